@@ -1,0 +1,37 @@
+"""User-facing errors and the command-line wrapper that turns them into one line + exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+
+class UserError(Exception):
+    """A problem with the user's input (file, config, flag). Printed as one line, exit status 2."""
+
+
+def where(path: object, line: int | None = None) -> str:
+    """Format a location the way compilers do: ``path:line``."""
+    return f"{path}:{line}" if line is not None else str(path)
+
+
+def run_cli(
+    impl: Callable[[argparse.Namespace], int | None],
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None = None,
+) -> int:
+    """Parse ``argv`` and run ``impl``; a :class:`UserError` becomes ``error: ...`` on stderr and 2.
+
+    With ``--debug`` on the command line the exception propagates with its traceback instead.
+    """
+    if not any(a.dest == "debug" for a in parser._actions):
+        parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    args = parser.parse_args(argv)
+    try:
+        return int(impl(args) or 0)
+    except UserError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,81 @@
+"""Run folders (``runs/<homework>/<name>/``), data and cache locations."""
+
+from __future__ import annotations
+
+import os
+import tarfile
+import time
+import zipfile
+from pathlib import Path
+
+from common.errors import UserError
+from common.files import atomic_dir
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def runs_root() -> Path:
+    """``$MLDS_RUNS`` or ``./runs``."""
+    return Path(os.environ.get("MLDS_RUNS", "runs"))
+
+
+def new_run_dir(homework: str, run_dir: str | os.PathLike | None = None) -> Path:
+    """``run_dir`` if given, else ``runs/<homework>/<timestamp>``; created."""
+    path = Path(run_dir) if run_dir else runs_root() / homework / time.strftime("%Y%m%d-%H%M%S")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def latest_checkpoint(homework: str, name: str = "best.pt") -> Path:
+    """The newest ``name`` under ``runs/<homework>/``; a clear error when there is none."""
+    root = runs_root() / homework
+    found = sorted(root.glob(f"*/{name}"), key=lambda p: p.stat().st_mtime) if root.is_dir() else []
+    if not found:
+        raise UserError(f"no {name} under {root}/: train first (python -m {homework}.train) or pass --checkpoint")
+    return found[-1]
+
+
+def data_root(required: bool = False) -> Path | None:
+    """The course data folder from ``$MLDS_DATA`` (``None`` when unset and not required)."""
+    value = os.environ.get("MLDS_DATA")
+    if not value:
+        if required:
+            raise UserError("MLDS_DATA is not set: point it at the course data (e.g. ../shared/data)")
+        return None
+    path = Path(value)
+    if not path.is_dir():
+        raise UserError(f"{path}: MLDS_DATA folder not found")
+    return path
+
+
+def cache_dir(*parts: str) -> Path:
+    """A git-ignored cache folder: ``$MLDS_CACHE`` or ``<repo>/.cache``, plus ``parts``."""
+    path = Path(os.environ.get("MLDS_CACHE", REPO_ROOT / ".cache")).joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def unpack(archive: str | os.PathLike, name: str | None = None) -> Path:
+    """Extract a ``.tar.*`` or ``.zip`` once into the cache and return the folder it went to.
+
+    The read-only original is never touched; a half-finished extraction is never reused because
+    the folder only appears (by rename) once it is complete.
+    """
+    archive = Path(archive)
+    if not archive.is_file():
+        raise UserError(f"{archive}: archive not found")
+    stem = name or archive.name.split(".")[0]
+    dest = cache_dir("unpacked") / f"{stem}-{archive.stat().st_size}"
+    if dest.is_dir():
+        return dest
+    try:
+        with atomic_dir(dest) as tmp:
+            if zipfile.is_zipfile(archive):
+                with zipfile.ZipFile(archive) as zf:
+                    zf.extractall(tmp)
+            else:
+                with tarfile.open(archive) as tf:
+                    tf.extractall(tmp, filter="data")
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise UserError(f"{archive}: cannot unpack ({exc})") from None
+    return dest
