@@ -94,14 +94,18 @@ class StreamBatcher:
 
     Window ``i`` is ``(x, y)`` of shape ``(B, T)`` where ``y`` is ``x`` shifted by one token. Rows
     continue across windows, so a recurrent state can be carried from window ``i`` to ``i + 1``.
+    With ``world_size > 1`` the stream is cut into ``batch_size * world_size`` rows and each rank
+    keeps its own ``batch_size`` of them.
     """
 
-    def __init__(self, ids: np.ndarray | torch.Tensor, batch_size: int, bptt: int):
+    def __init__(self, ids: np.ndarray | torch.Tensor, batch_size: int, bptt: int, rank: int = 0,
+                 world_size: int = 1):
         ids = torch.as_tensor(np.asarray(ids, dtype=np.int64))
-        rows = len(ids) // batch_size
+        rows = len(ids) // (batch_size * world_size)
         if rows < 2:
-            raise ValueError(f"stream of {len(ids)} tokens is too short for {batch_size} rows")
-        self.data = ids[: rows * batch_size].view(batch_size, rows)  # (B, N)
+            raise ValueError(f"stream of {len(ids)} tokens is too short for {batch_size * world_size} rows")
+        data = ids[: rows * batch_size * world_size].view(batch_size * world_size, rows)
+        self.data = data[rank::world_size].contiguous()  # (B, N)
         self.batch_size, self.bptt = batch_size, bptt
 
     @property

@@ -47,3 +47,11 @@ def test_stream_batcher_windows_continue_rows():
     assert x1[:, 0].tolist() == [4, 15]
     windows = list(s)
     assert len(windows) == 3 and windows[-1][0].shape == (2, 2)
+
+
+def test_stream_batcher_ranks_split_rows():
+    ids = np.arange(40)
+    r0 = StreamBatcher(ids, batch_size=2, bptt=3, rank=0, world_size=2)
+    r1 = StreamBatcher(ids, batch_size=2, bptt=3, rank=1, world_size=2)
+    assert r0.data[:, 0].tolist() == [0, 20] and r1.data[:, 0].tolist() == [10, 30]
+    assert len(r0) == len(r1)

@@ -1,0 +1,1 @@
+"""HW1: an LSTM language model (plus a Kneser-Ney n-gram) for the MSR Sentence Completion test."""

@@ -1,0 +1,118 @@
+"""Whole-sentence scorers behind one interface, their combination, and held-out dev questions."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from common.batching import length_mask, pad_batch
+from common.vocab import Vocab
+from hw1_cloze.data import Question
+from hw1_cloze.model import LSTMLanguageModel, ModelConfig
+from hw1_cloze.ngram import KneserNey
+
+
+class SentenceScorer(Protocol):
+    name: str
+
+    def score(self, sentences: Sequence[Sequence[str]]) -> np.ndarray:
+        """Log-probability of each tokenised sentence (natural log)."""
+
+
+def unk_penalty(ids: list[list[int]], vocab: Vocab, unk_types: int) -> np.ndarray:
+    """A word outside the vocabulary is scored as ``<unk>`` shared evenly by the ``unk_types``
+    word types it stands for, so an unknown candidate is not favoured for being a frequent class."""
+    n_unk = np.array([sum(i == vocab.unk_id for i in s) for s in ids], dtype=np.float64)
+    return n_unk * np.log(max(unk_types, 1))
+
+
+class LSTMScorer:
+    """Scores with a trained forward or backward LSTM checkpoint, many sentences per batch."""
+
+    def __init__(self, state: dict, device: torch.device, batch_size: int = 256):
+        extra = state["extra"]
+        self.vocab = Vocab(extra["itos"])
+        self.direction = extra["direction"]
+        self.unk_types = extra["unk_types"]
+        self.name = f"lstm-{self.direction}"
+        self.model = LSTMLanguageModel(len(self.vocab), ModelConfig(**state["config"]["model"])).to(device)
+        self.model.load_state_dict(state["models"]["model"])
+        self.model.eval()
+        self.device, self.batch_size = device, batch_size
+
+    def score(self, sentences: Sequence[Sequence[str]]) -> np.ndarray:
+        ids = [self.vocab.encode(s) for s in sentences]
+        seqs = [s[::-1] if self.direction == "backward" else s for s in ids]
+        out = np.zeros(len(seqs))
+        order = np.argsort([len(s) for s in seqs])  # similar lengths together: less padding
+        eos = self.vocab.eos_id
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            x, lengths = pad_batch([[eos] + seqs[r] for r in rows], self.vocab.pad_id)
+            y, _ = pad_batch([seqs[r] + [eos] for r in rows], self.vocab.pad_id)
+            mask = length_mask(lengths, x.size(1)).float()
+            lp = self.model.sequence_logprob(x.to(self.device), y.to(self.device), mask.to(self.device))
+            out[rows] = lp.double().cpu().numpy()
+        return out - unk_penalty(ids, self.vocab, self.unk_types)
+
+
+class NgramScorer:
+    """Scores with a Kneser-Ney model saved by ``python -m hw1_cloze.ngram``."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.model, itos, self.unk_types = KneserNey.load(path)
+        self.vocab = Vocab(itos)
+        self.name = f"kn{self.model.order}"
+
+    def score(self, sentences: Sequence[Sequence[str]]) -> np.ndarray:
+        ids = [self.vocab.encode(s) for s in sentences]
+        return self.model.sentence_logprob(ids, self.vocab.eos_id) - unk_penalty(ids, self.vocab, self.unk_types)
+
+
+def candidate_sentences(questions: Sequence[Question]) -> list[list[str]]:
+    """The 5 filled-in sentences of every question, question-major."""
+    return [q.filled(k) for q in questions for k in range(5)]
+
+
+def choose(scores: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
+    """Index (0-4) of the best option per question under a weighted sum of log-probabilities."""
+    total = sum(w * s for w, s in zip(weights, scores))
+    return np.asarray(total).reshape(-1, 5).argmax(1)
+
+
+def dev_questions(valid_ids: np.ndarray, vocab: Vocab, n: int = 500, seed: int = 0,
+                  band: tuple[int, int] = (200, 30000)) -> tuple[list[list[str]], np.ndarray]:
+    """Cloze questions made from held-out sentences, for tuning weights away from the test set.
+
+    Like the MSR questions: one word of middling frequency is blanked, and four distractors of
+    similar frequency are offered. Returns (5 sentences per question, question-major; answers).
+    """
+    rng = np.random.default_rng(seed)
+    ids = np.asarray(valid_ids, dtype=np.int64)
+    ends = np.flatnonzero(ids == vocab.eos_id)
+    sentences = [ids[a + 1 : b] for a, b in zip(ends[:-1], ends[1:]) if 10 <= b - a - 1 <= 40]
+    alpha = np.array([w.isalpha() for w in vocab.itos])
+    out, answers = [], []
+    for s in rng.permutation(len(sentences)):
+        sent = sentences[s]
+        slots = [i for i, w in enumerate(sent) if band[0] <= w < min(band[1], len(vocab)) and alpha[w]]
+        if not slots:
+            continue
+        pos = slots[rng.integers(len(slots))]
+        word = int(sent[pos])
+        near = [w for w in range(max(band[0], word - 300), min(len(vocab), word + 300)) if alpha[w] and w != word]
+        options = [word] + [int(w) for w in rng.choice(near, 4, replace=False)]
+        answer = int(rng.integers(5))
+        options[0], options[answer] = options[answer], options[0]
+        for w in options:
+            filled = sent.copy()
+            filled[pos] = w
+            out.append(vocab.decode(filled.tolist(), strip_specials=False))
+        answers.append(answer)
+        if len(answers) == n:
+            break
+    return out, np.array(answers)

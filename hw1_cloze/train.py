@@ -1,0 +1,179 @@
+"""Train the LSTM language model: ``python -m hw1_cloze.train --config hw1_cloze/configs/cpu.yaml``.
+
+Truncated BPTT over the contiguous token stream, the recurrent state carried between windows;
+validation perplexity on the held-out end of the corpus; checkpoint and resume.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+
+from common.batching import StreamBatcher
+from common.checkpoint import make_state, restore
+from common.cli import train_parser
+from common.config import config_to_dict
+from common.device import autocast
+from common.distributed import all_reduce_mean, cleanup, wrap_model
+from common.errors import UserError, run_cli
+from common.metrics import progress
+from common.setup import start_run
+from hw1_cloze.model import LSTMLanguageModel, ModelConfig
+from hw1_cloze.prepare import Corpus, default_source, prepare_corpus
+
+HOMEWORK = "hw1_cloze"
+
+
+@dataclass
+class DataConfig:
+    corpus: str = ""  # folder of .TXT novels or the .tar.xz; "" = $MLDS_DATA/hw1/Holmes_Training_Data.tar.xz
+    max_vocab: int = 50000
+    min_freq: int = 1
+    valid_tokens: int = 200000  # held out from the end of the stream
+    direction: Literal["forward", "backward"] = "forward"
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 128
+    bptt: int = 35
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.1  # cosine decay to lr * this at the last step
+    warmup_steps: int = 100
+    clip: float = 1.0
+    epochs: float = 1.0  # used when max_steps is 0
+    max_steps: int = 0
+    max_minutes: float = 0.0  # stop (with a checkpoint) after this long; 0 = no limit
+    eval_every: int = 500
+    eval_tokens: int = 100000
+    log_every: int = 50
+    keep_last: int = 0  # also keep this many numbered step_*.pt checkpoints
+
+
+@dataclass
+class Hw1Config:
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def load_corpus(cfg: DataConfig, quiet: bool = False) -> Corpus:
+    source = cfg.corpus or default_source()
+    if not source:
+        raise UserError("data.corpus is empty and MLDS_DATA is not set: say where the Holmes novels are")
+    return prepare_corpus(source, cfg.max_vocab, cfg.min_freq, quiet=quiet)
+
+
+@torch.no_grad()
+def perplexity(model: LSTMLanguageModel, ids: np.ndarray, device: torch.device, max_tokens: int) -> float:
+    """Perplexity over (at most ``max_tokens`` of) a held-out stream, state carried throughout."""
+    model.eval()
+    stream = StreamBatcher(ids[:max_tokens], batch_size=16, bptt=100)
+    total, count, state = 0.0, 0, None
+    for x, y in stream:
+        with autocast(device):
+            loss, state = model(x.to(device), y.to(device), state)
+        total += loss.item() * y.numel()
+        count += y.numel()
+    model.train()
+    return math.exp(total / count)
+
+
+def lr_factor(step: int, total: int, warmup: int, floor: float) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    progress_ = min(1.0, (step - warmup) / max(1, total - warmup))
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress_))
+
+
+def _impl(args) -> int:
+    run = start_run(HOMEWORK, Hw1Config, args)
+    run.ckpt.keep_last = run.cfg.train.keep_last
+    cfg, tc, device, env = run.cfg, run.cfg.train, run.device, run.env
+    corpus = load_corpus(cfg.data, run.quiet or not env.is_main)
+    train_ids, valid_ids = corpus.split(cfg.data.valid_tokens)
+    if cfg.data.direction == "backward":
+        train_ids, valid_ids = train_ids[::-1].copy(), valid_ids[::-1].copy()
+    stream = StreamBatcher(train_ids, tc.batch_size, tc.bptt, env.rank, env.world_size)
+    total = tc.max_steps or max(1, int(tc.epochs * len(stream)))
+    run.say(f"{corpus.meta['tokens']:,} tokens, vocabulary {len(corpus.vocab):,}; {len(stream):,} windows "
+            f"of {tc.batch_size}x{tc.bptt} per epoch; {total:,} steps ({cfg.data.direction})")
+
+    model = LSTMLanguageModel(len(corpus.vocab), cfg.model).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=tc.lr, fused=device.type in ("cpu", "cuda"))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: lr_factor(s, total, tc.warmup_steps, tc.min_lr_ratio))
+    step, best, state = 0, float("inf"), None
+    if run.resume_state is not None:
+        restore(run.resume_state, models={"model": model}, optimizers={"opt": opt}, schedulers={"sched": sched})
+        step, best = run.resume_state["step"], run.resume_state["extra"]["best_ppl"]
+        hidden = run.resume_state["extra"]["hidden"]
+        state = tuple(h.to(device) for h in hidden) if hidden else None
+        run.say(f"resumed at step {step}")
+    ddp = wrap_model(model, env, device)
+
+    def save(ppl: float | None) -> None:
+        nonlocal best
+        is_best = ppl is not None and ppl < best
+        best = min(best, ppl) if ppl is not None else best
+        if env.is_main:
+            extra = {"itos": corpus.vocab.itos, "direction": cfg.data.direction, "unk_types": corpus.meta["unk_types"],
+                     "best_ppl": best, "val_ppl": ppl, "hidden": list(state) if state is not None else None}
+            run.ckpt.save(make_state(HOMEWORK, models={"model": model}, optimizers={"opt": opt},
+                                     schedulers={"sched": sched}, step=step, config=config_to_dict(cfg),
+                                     extra=extra), is_best=is_best)
+
+    start, seen = time.time(), 0
+    bar = progress(total=total, initial=step, desc="train", unit="step", quiet=run.quiet or not env.is_main)
+    while step < total:
+        i = step % len(stream)
+        if i == 0:
+            state = None  # a new pass over the stream starts from a fresh state
+        x, y = (t.to(device, non_blocking=True) for t in stream.window(i))
+        with autocast(device):
+            loss, state = ddp(x, y, state)
+        state = tuple(s.detach() for s in state)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), tc.clip)
+        opt.step()
+        sched.step()
+        step += 1
+        seen += y.numel() * env.world_size
+        elapsed = time.time() - start
+        bar.update()
+        if step % tc.log_every == 0:
+            tok_s = seen / elapsed
+            bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tok_s:,.0f}")
+            run.log.log(step, loss=loss.item(), lr=sched.get_last_lr()[0], tok_s=tok_s)
+        out_of_time = tc.max_minutes > 0 and elapsed > tc.max_minutes * 60
+        if step % tc.eval_every == 0 or step == total or out_of_time:
+            ppl = all_reduce_mean(perplexity(model, valid_ids, device, tc.eval_tokens), env)
+            run.log.log(step, val_ppl=ppl, tok_s=seen / elapsed)
+            run.say(f"step {step}: validation perplexity {ppl:.1f}, {seen / elapsed:,.0f} tokens/s")
+            save(ppl)
+        if out_of_time:
+            run.say(f"time budget of {tc.max_minutes} min reached at step {step}")
+            break
+    bar.close()
+    cleanup(env)
+    run.say(f"best validation perplexity {best:.1f}; checkpoints in {run.run_dir}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(_impl, train_parser(HOMEWORK, __doc__.splitlines()[0]), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+import torch
+
+from hw1_cloze.model import LSTMLanguageModel, ModelConfig
+from hw1_cloze.ngram import KneserNey
+
+
+@pytest.mark.parametrize("cutoffs", [[10, 40], [500]])
+def test_adaptive_softmax_is_a_distribution_and_exact(cutoffs):
+    torch.manual_seed(0)
+    model = LSTMLanguageModel(100, ModelConfig(emb=16, hidden=24, layers=1, cutoffs=cutoffs))
+    h = torch.randn(6, 16)
+    full = model.softmax.full_logprobs(h)
+    assert full.shape == (6, 100)
+    assert torch.allclose(full.exp().sum(1), torch.ones(6), atol=1e-5)
+    target = torch.tensor([0, 9, 10, 39, 40, 99])
+    assert torch.allclose(model.softmax.target_logprob(h, target), full.gather(1, target[:, None]).squeeze(1),
+                          atol=1e-5)
+
+
+def test_output_vectors_are_the_input_embeddings():
+    model = LSTMLanguageModel(50, ModelConfig(emb=8, hidden=8, layers=1, cutoffs=[20]))
+    params = dict(model.named_parameters())
+    assert "softmax.embedding.weight" not in params  # shared, counted once
+    loss, _ = model(torch.randint(0, 50, (2, 5)), torch.randint(0, 50, (2, 5)))
+    loss.backward()
+    assert model.embedding.weight.grad[:20].abs().sum() > 0  # head rows got output-side gradient
+
+
+def test_kneser_ney_sums_to_one_and_prefers_seen_continuations():
+    rng = np.random.default_rng(0)
+    ids = rng.integers(4, 40, size=4000)
+    ids[::7] = 5
+    ids[1::7] = 6
+    ids[2::7] = 7  # "5 6 7" is frequent
+    vocab = 40
+    model = KneserNey.build(ids, 4, vocab)
+    for ctx, length in (([5, 5, 6], 3), ([9, 8, 30], 3), ([0, 0, 6], 1), ([0, 0, 0], 0)):
+        lp = model.logprob(np.array([ctx] * vocab), np.full(vocab, length), np.arange(vocab))
+        assert np.exp(lp).sum() == pytest.approx(1.0, abs=1e-9)
+    seen = model.logprob(np.array([[4, 5, 6]]), np.array([3]), np.array([7]))
+    unseen = model.logprob(np.array([[4, 5, 6]]), np.array([3]), np.array([8]))
+    assert seen[0] > unseen[0] + 2
+    total = model.sentence_logprob([[5, 6, 7], [8]], eos_id=2)
+    assert total.shape == (2,) and np.all(total < 0)
+
+
+def test_ngram_file_round_trip(tmp_path):
+    ids = np.random.default_rng(1).integers(4, 30, size=500)
+    model = KneserNey.build(ids, 3, 30)
+    model.save(tmp_path / "kn.npz", [f"w{i}" for i in range(30)], 7)
+    again, itos, unk_types = KneserNey.load(tmp_path / "kn.npz")
+    assert itos[3] == "w3" and unk_types == 7 and again.order == 3
+    q = (np.array([[5, 6]]), np.array([2]), np.array([7]))
+    assert again.logprob(*q) == pytest.approx(model.logprob(*q))
