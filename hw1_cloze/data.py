@@ -21,7 +21,7 @@ CHOICES = "abcde"
 # (the) Project Gutenberg ..." or "*** END OF THIS PROJECT GUTENBERG EBOOK".
 _HEADER_END = re.compile(r"^.*(\*END\*?THE SMALL PRINT|\*\*\* ?START OF TH(E|IS) PROJECT GUTENBERG).*$", re.I | re.M)
 _FOOTER = re.compile(r"^\s*(\*\*\* ?)?END OF (THE |THIS )?PROJECT GUTENBERG", re.I | re.M)
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]*[A-Z])")
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+(?=[\"'(\[]*[A-Z])")
 
 
 def strip_gutenberg(text: str) -> str:

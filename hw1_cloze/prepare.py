@@ -31,7 +31,7 @@ from common.text import decode_bytes
 from common.vocab import EOS, Vocab
 from hw1_cloze.data import corpus_tokens
 
-TOKENIZER_VERSION = 1
+TOKENIZER_VERSION = 2
 
 
 @dataclass
