@@ -43,8 +43,10 @@ def data_root(required: bool = False) -> Path | None:
             raise UserError("MLDS_DATA is not set: point it at the course data (e.g. ../shared/data)")
         return None
     path = Path(value)
+    if not path.is_absolute() and not path.is_dir():
+        path = REPO_ROOT / path  # CI sets ../shared/data relative to the repository
     if not path.is_dir():
-        raise UserError(f"{path}: MLDS_DATA folder not found")
+        raise UserError(f"{value}: MLDS_DATA folder not found")
     return path
 
 
