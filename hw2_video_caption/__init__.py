@@ -1,0 +1,1 @@
+"""HW2: video captioning (S2VT with attention) on the course MSVD features."""

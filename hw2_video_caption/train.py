@@ -1,0 +1,257 @@
+"""Train the video captioner: ``python -m hw2_video_caption.train --config hw2_video_caption/configs/X.yaml``.
+
+Teacher forcing with scheduled sampling (inverse-sigmoid decay), fresh captions sampled per video
+each epoch, gradient clipping, validation BLEU@1 each epoch, best checkpoint by validation score.
+Optionally the decoder is first pre-trained as a caption language model (no features needed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from common.batching import pad_batch
+from common.checkpoint import load_checkpoint, make_state, restore
+from common.cli import train_parser
+from common.config import config_to_dict
+from common.device import autocast
+from common.distributed import all_reduce_mean, cleanup, unwrap, wrap_model
+from common.errors import UserError, run_cli
+from common.metrics import progress
+from common.setup import Run, start_run
+from common.vocab import Vocab
+from hw2_video_caption.data import (
+    CaptionSet,
+    available_ids,
+    build_vocab,
+    course_data_dir,
+    load_features,
+    load_labels,
+    normalize_caption,
+    split_ids,
+)
+from hw2_video_caption.evaluate import score_all
+from hw2_video_caption.model import ModelConfig, VideoCaptioner, count_params
+from hw2_video_caption.predict import decode_captions
+
+HOMEWORK = "hw2_video_caption"
+
+
+@dataclass
+class DataConfig:
+    data_dir: str = ""  # course folder; "" = the real data unpacked from $MLDS_DATA
+    split: Literal["training", "testing"] = "training"  # whose features and labels to train on
+    ids: list[str] = field(default_factory=list)  # restrict to these videos (empty = all of the split)
+    missing: Literal["error", "skip"] = "error"  # "skip": train on the videos that have features
+    val_fraction: float = 0.1
+    min_count: int = 3
+    max_len: int = 20  # words per caption, longer ones are cut
+    cache_features: bool = True
+
+
+@dataclass
+class TrainSettings:
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    clip: float = 5.0
+    captions_per_video: int = 4  # drawn afresh each epoch
+    label_smoothing: float = 0.1
+    ss_k: float = 0.0  # inverse-sigmoid scheduled sampling: teacher p = k / (k + exp(step / k)); 0 = off
+    ss_floor: float = 0.0  # never less teacher forcing than this
+    val_beam: int = 1  # 1 = greedy validation (fast); the best checkpoint is chosen by val_metric
+    val_metric: Literal["bleu1_new", "bleu1_original", "cider_d"] = "bleu1_new"
+    save_every: int = 0  # also checkpoint every N steps (0 = once per epoch)
+    pretrain_lm_epochs: int = 0  # decoder as a caption LM on all training_label.json captions first
+    pretrain_lm_labels: str = ""  # label JSON for that ("" = <data_dir>/training_label.json)
+    init_checkpoint: str = ""  # start from these weights and their vocabulary (e.g. a pre-trained caption LM)
+
+
+@dataclass
+class Config:
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainSettings = field(default_factory=TrainSettings)
+
+
+def teacher_prob(step: int, cfg: TrainSettings) -> float:
+    if cfg.ss_k <= 0:
+        return 1.0
+    return max(cfg.ss_floor, cfg.ss_k / (cfg.ss_k + math.exp(min(step / cfg.ss_k, 700.0))))
+
+
+def load_split(cfg: DataConfig, say=print) -> tuple[np.ndarray, list[str], dict[str, list[str]], Path]:
+    """Features (N, 80, D), ids and labels of the training videos the config names."""
+    data_dir = Path(cfg.data_dir) if cfg.data_dir else course_data_dir()
+    if data_dir is None:
+        raise UserError("data.data_dir is empty and MLDS_DATA is not set: point one of them at the course data")
+    feat_dir, ids = split_ids(data_dir, cfg.split)
+    label_file = data_dir / ("training_label.json" if cfg.split == "training" else "testing_label.json")
+    labels = load_labels(label_file)
+    if cfg.ids:
+        unknown = [v for v in cfg.ids if v not in labels]
+        if unknown:
+            raise UserError(f"data.ids: {len(unknown)} ids not in {label_file} (first: {', '.join(unknown[:3])})")
+        ids = list(cfg.ids)
+    ids = [v for v in ids if v in labels]
+    if cfg.missing == "skip":
+        have = available_ids(feat_dir, ids)
+        if len(have) < len(ids):
+            say(f"{HOMEWORK}: {len(ids) - len(have)} of {len(ids)} videos have no features in {feat_dir}; "
+                f"training on the other {len(have)}")
+        ids = have
+    if not ids:
+        raise UserError(f"{feat_dir}: no videos to train on")
+    return load_features(feat_dir, ids, cfg.cache_features), ids, labels, data_dir
+
+
+def lm_epoch(model, opt, captions: list[list[int]], cfg: Config, run: Run, rng: np.random.Generator) -> float:
+    """One epoch of the decoder alone as a language model on caption ids."""
+    order = rng.permutation(len(captions))
+    total, n = 0.0, 0
+    for start in range(0, len(order), cfg.train.batch_size):
+        batch = [captions[i] for i in order[start:start + cfg.train.batch_size]]
+        total += train_step(model, opt, None, batch, 1.0, cfg, run)
+        n += 1
+    return total / max(n, 1)
+
+
+def train_step(model, opt, feats: torch.Tensor | None, caps: list[list[int]], teacher_p: float, cfg: Config,
+               run: Run) -> float:
+    bos, eos = Vocab.bos_id, Vocab.eos_id
+    inputs, _ = pad_batch([[bos] + c for c in caps])
+    targets, _ = pad_batch([c + [eos] for c in caps], pad_id=-100)  # -100: ignored by cross_entropy
+    inputs, targets = inputs.to(run.device), targets.to(run.device)
+    with autocast(run.device):
+        logits = model(feats, inputs, teacher_p)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-100,
+                               label_smoothing=cfg.train.label_smoothing)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.clip)
+    opt.step()
+    return loss.item()
+
+
+def validate(model, feats: np.ndarray, ids: list[str], labels: dict, vocab: Vocab, cfg: Config, run: Run) -> dict:
+    caps = decode_captions(unwrap(model), feats, vocab, run.device, cfg.train.val_beam, max_len=cfg.data.max_len)
+    return score_all(dict(zip(ids, caps)), labels)
+
+
+def _run(args: argparse.Namespace) -> int:
+    run = start_run(HOMEWORK, Config, args)
+    cfg = run.cfg
+    feats, ids, labels, data_dir = load_split(cfg.data, run.say)
+    rng = np.random.default_rng(cfg.seed)
+    order = rng.permutation(len(ids))
+    n_val = int(round(len(ids) * cfg.data.val_fraction)) if len(ids) > 1 else 0
+    val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+    train_caps = [labels[ids[i]] for i in train_idx]
+    lm_caps: list[str] = []
+    if cfg.train.pretrain_lm_epochs > 0 and run.resume_state is None:
+        lm_file = Path(cfg.train.pretrain_lm_labels or data_dir / "training_label.json")
+        held = {ids[i] for i in val_idx}  # never pre-train on captions of the validation videos
+        lm_caps = [c for v, cs in load_labels(lm_file).items() if v not in held for c in cs]
+    init = load_checkpoint(cfg.train.init_checkpoint, HOMEWORK) if cfg.train.init_checkpoint else None
+    if run.resume_state is not None or init is not None:
+        vocab = Vocab((run.resume_state or init)["extra"]["vocab"])
+    else:
+        vocab = build_vocab([c for cs in train_caps for c in cs] + lm_caps, cfg.data.min_count)
+    # Features stay in the one (N, 80, D) array; the caption set indexes into the training rows.
+    train_set = CaptionSet(feats[train_idx] if len(val_idx) else feats, train_caps, vocab, cfg.data.max_len)
+    val_feats, val_ids = feats[val_idx], [ids[i] for i in val_idx]
+    model = VideoCaptioner(cfg.model, len(vocab)).to(run.device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    step, epoch, best, batch_done = 0, 0, -math.inf, 0
+    if init is not None and run.resume_state is None:
+        try:
+            model.load_state_dict(init["models"]["captioner"])
+        except RuntimeError:
+            raise UserError(f"{cfg.train.init_checkpoint}: weights do not fit model config {cfg.model}") from None
+    if run.resume_state is not None:
+        restore(run.resume_state, models={"captioner": model}, optimizers={"adam": opt})
+        step, epoch = run.resume_state["step"], run.resume_state["epoch"]
+        best = run.resume_state["extra"].get("best", -math.inf)
+        batch_done = run.resume_state["extra"].get("batch_done", 0)
+        run.say(f"{HOMEWORK}: resumed at epoch {epoch}, step {step}")
+    run.say(f"{HOMEWORK}: {len(train_idx)} training / {len(val_idx)} validation videos, vocabulary {len(vocab)}, "
+            f"{count_params(model) / 1e6:.2f}M parameters")
+    if lm_caps:
+        lm_ids = [vocab.encode(normalize_caption(c))[: cfg.data.max_len - 1] for c in lm_caps]
+        lm_ids = [c for c in lm_ids if c]
+        for e in range(cfg.train.pretrain_lm_epochs):
+            loss = lm_epoch(model, opt, lm_ids, cfg, run, np.random.default_rng(cfg.seed + 10_000 + e))
+            run.say(f"{HOMEWORK}: caption LM pre-training epoch {e + 1}: loss {loss:.3f} on {len(lm_ids)} captions")
+    ddp = wrap_model(model, run.env, run.device)
+    extra = {"vocab": vocab.itos, "model": asdict(cfg.model), "max_len": cfg.data.max_len, "best": best}
+
+    def save(is_best: bool, batch_in_epoch: int = 0) -> None:
+        if run.env.is_main:
+            state = make_state(HOMEWORK, models={"captioner": model}, optimizers={"adam": opt}, step=step,
+                               epoch=epoch, config=config_to_dict(cfg),
+                               extra={**extra, "best": best, "batch_done": batch_in_epoch})
+            run.ckpt.save(state, is_best)
+
+    if cfg.train.epochs == 0:  # pre-training only: keep the language model for later runs to start from
+        save(True)
+    while epoch < cfg.train.epochs:
+        ddp.train()
+        pairs = train_set.sample(np.random.default_rng(cfg.seed + epoch), cfg.train.captions_per_video)
+        per_rank = len(pairs) // run.env.world_size
+        pairs = pairs[run.env.rank * per_rank:(run.env.rank + 1) * per_rank]  # equal share per process
+        batches = [pairs[i:i + cfg.train.batch_size] for i in range(0, len(pairs), cfg.train.batch_size)]
+        start, seen, losses = time.perf_counter(), 0, []
+        bar = progress(total=len(batches), desc=f"epoch {epoch + 1}", unit="batch", quiet=run.quiet)
+        for b, batch in enumerate(batches):
+            if b < batch_done:  # resumed mid-epoch: these batches were already trained
+                continue
+            x = torch.from_numpy(np.ascontiguousarray(train_set.feats[[i for i, _ in batch]])).to(run.device)
+            loss = train_step(ddp, opt, x, [c for _, c in batch], teacher_prob(step, cfg.train), cfg, run)
+            losses.append(loss)
+            step, seen = step + 1, seen + len(batch)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.3f}", vid_s=f"{seen / (time.perf_counter() - start):.0f}")
+            if cfg.train.save_every and step % cfg.train.save_every == 0:
+                save(False, b + 1)
+        bar.close()
+        batch_done = 0
+        epoch += 1
+        rate = seen * run.env.world_size / max(time.perf_counter() - start, 1e-9)
+        row = {"loss": all_reduce_mean(float(np.mean(losses)) if losses else 0.0, run.env),
+               "teacher_p": teacher_prob(step, cfg.train), "videos_per_s": rate}
+        is_best = True
+        if len(val_idx) and run.env.is_main:
+            scores = validate(ddp, val_feats, val_ids, labels, vocab, cfg, run)
+            row.update({k: scores[k] for k in ("bleu1_new", "bleu1_original", "cider_d", "distinct")})
+            is_best = scores[cfg.train.val_metric] > best
+            best = max(best, scores[cfg.train.val_metric])
+        run.log.log(step, epoch=epoch, **row)
+        val = (f", val BLEU@1 new {row['bleu1_new']:.3f} orig {row['bleu1_original']:.3f}, "
+               f"{row['distinct']}/{len(val_idx)} distinct") if "bleu1_new" in row else ""
+        run.say(f"{HOMEWORK}: epoch {epoch} loss {row['loss']:.3f}, {rate:.0f} videos/s{val}")
+        save(is_best)
+    run.say(f"{HOMEWORK}: done; checkpoints in {run.run_dir}")
+    cleanup(run.env)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(_run, train_parser(HOMEWORK, __doc__.splitlines()[0]), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""The whole pipeline learns the synthetic task, and training resumes where it stopped."""
+
+import json
+
+import torch
+
+from common.checkpoint import load_checkpoint
+from hw2_video_caption import predict, train
+from hw2_video_caption.data import load_labels, read_captions, read_ids
+from hw2_video_caption.evaluate import score_all
+
+from .conftest import TINY
+
+
+def test_learns_synthetic_task_on_unseen_videos(sample_dir, trained, tmp_path):
+    assert (trained / "best.pt").is_file() and (trained / "last.pt").is_file()
+    out, peer = tmp_path / "test_output.txt", tmp_path / "peer_review_output.txt"
+    assert predict.main([str(sample_dir), str(out), str(peer), "--checkpoint", str(trained / "best.pt")]) == 0
+    ids = read_ids(sample_dir / "testing_id.txt")
+    lines = out.read_text().splitlines()
+    assert [line.split(",")[0] for line in lines] == ids  # the order of the id list
+    assert len(peer.read_text().splitlines()) == 4
+    scores = score_all(read_captions(out), load_labels(sample_dir / "testing_label.json"))
+    assert scores["bleu1_new"] >= 0.9, scores
+    assert scores["distinct"] >= 8  # captions depend on the video: 20 videos of up to 36 kinds
+
+
+def test_predict_ids_and_default_checkpoint(sample_dir, trained, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MLDS_RUNS", str(tmp_path / "runs"))
+    (tmp_path / "runs" / "hw2_video_caption").mkdir(parents=True)
+    (tmp_path / "runs" / "hw2_video_caption" / "r1").symlink_to(trained)
+    ids = read_ids(sample_dir / "testing_id.txt")
+    out = tmp_path / "special.txt"
+    assert predict.main([str(sample_dir), str(out), "--ids", ids[3], f"{ids[1]},{ids[0]}", "--beam", "1"]) == 0
+    assert [x.split(",")[0] for x in out.read_text().splitlines()] == ids[:2] + ids[3:4]
+    assert "using checkpoint" in capsys.readouterr().err
+
+
+def test_resume_continues_from_last_checkpoint(sample_dir, tmp_path):
+    run = tmp_path / "run"
+    common = ["--config", TINY, "--set", f"data.data_dir={sample_dir}", "--run-dir", str(run), "--quiet"]
+    assert train.main(common + ["--set", "train.epochs=2"]) == 0
+    first = load_checkpoint(run / "last.pt", "hw2_video_caption")
+    assert first["epoch"] == 2
+    assert train.main(common + ["--set", "train.epochs=3", "--resume"]) == 0
+    state = load_checkpoint(run / "last.pt", "hw2_video_caption")
+    assert state["epoch"] == 3 and state["step"] == first["step"] * 3 // 2
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    # a fresh 3-epoch run reaches the same weights: resume restored model, optimizer and RNG exactly
+    fresh = tmp_path / "fresh"
+    assert train.main(common[:-3] + ["--run-dir", str(fresh), "--quiet", "--set", "train.epochs=3"]) == 0
+    a = load_checkpoint(fresh / "last.pt")["models"]["captioner"]
+    b = state["models"]["captioner"]
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_lm_pretraining_option_runs(sample_dir, tmp_path):
+    run = tmp_path / "lm"
+    args = ["--config", TINY, "--set", f"data.data_dir={sample_dir}", "train.epochs=1", "train.pretrain_lm_epochs=1",
+            "--run-dir", str(run), "--quiet"]
+    assert train.main(args) == 0
+    assert (run / "best.pt").is_file()
