@@ -1,0 +1,122 @@
+"""The course command: ``python -m hw3_gan.generate testing_text.txt [--out samples] [--seed N]``.
+
+Writes ``<out>/sample_<id>_<k>.jpg`` (k = 1..5, 64x64) for every testing line and ``<out>/grid.png``
+of them all (one row per line). The same checkpoint and seed give the same images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from common.checkpoint import load_checkpoint
+from common.cli import add_checkpoint_arg
+from common.config import config_from_dict
+from common.device import select_device
+from common.errors import UserError, run_cli
+from common.files import atomic_dir
+from common.metrics import say
+from common.runs import latest_checkpoint
+from hw3_gan.data import IMAGE_SIZE, save_grid, to_uint8
+from hw3_gan.model import Generator
+from hw3_gan.tags import EYE_COLOURS, HAIR_COLOURS, TagRequest, describe, read_testing_text
+from hw3_gan.train import HOMEWORK, GanConfig
+
+PER_LINE = 5
+
+
+class TagSampler:
+    """A trained generator with its colour lists and the training tag statistics."""
+
+    def __init__(self, state: dict, device: torch.device, source: str = "checkpoint"):
+        extra = state.get("extra", {})
+        try:
+            cfg = config_from_dict(GanConfig, state["config"])
+            self.hair_names, self.eye_names = list(extra["hair_colours"]), list(extra["eye_colours"])
+            self.gen = Generator(cfg.model, len(self.hair_names), len(self.eye_names))
+            self.gen.load_state_dict(state["models"][extra.get("sampler", "G_ema")])
+        except (KeyError, TypeError, RuntimeError, UserError) as exc:
+            raise UserError(f"{source}: not a hw3_gan generator checkpoint ({type(exc).__name__}: {exc})"
+                            ) from None
+        self.gen.to(device).eval()
+        self.device = device
+        self.counts = np.asarray(extra.get("pair_counts", np.ones((len(self.hair_names), len(self.eye_names)))),
+                                 dtype=np.float64)
+
+    def _ids(self, req: TagRequest) -> tuple[int | None, int | None]:
+        """Course colour ids → this checkpoint's ids (its lists may be older than ours)."""
+        hair = self.hair_names.index(HAIR_COLOURS[req.hair]) if req.hair is not None else None
+        eye = self.eye_names.index(EYE_COLOURS[req.eye]) if req.eye is not None else None
+        return hair, eye
+
+    def fill(self, req: TagRequest, g: torch.Generator) -> tuple[list[int], list[int]]:
+        """Hair and eye ids for the samples of one line; a tag the line leaves out is drawn from the
+        training data's pairs that have the tag it gives."""
+        hair, eye = self._ids(req)
+        probs = self.counts.copy() + 1e-9
+        if hair is not None:
+            probs[np.arange(len(probs)) != hair] = 0
+        if eye is not None:
+            probs[:, np.arange(probs.shape[1]) != eye] = 0
+        flat = torch.multinomial(torch.from_numpy(probs.flatten()), PER_LINE, replacement=True, generator=g)
+        return (flat // probs.shape[1]).tolist(), (flat % probs.shape[1]).tolist()
+
+    @torch.no_grad()
+    def sample(self, hair: list[int], eye: list[int], g: torch.Generator) -> np.ndarray:
+        z = torch.randn(len(hair), self.gen.nz, generator=g)
+        x = self.gen(z.to(self.device), torch.tensor(hair, device=self.device), torch.tensor(eye, device=self.device))
+        if x.shape[-1] != IMAGE_SIZE:
+            x = torch.nn.functional.interpolate(x.float(), size=(IMAGE_SIZE, IMAGE_SIZE), mode="bicubic")
+        return to_uint8(x)
+
+
+def generate(sampler: TagSampler, requests: list[TagRequest], out: Path, seed: int = 0, quality: int = 95) -> Path:
+    """Write 5 JPEGs per request (and grid.png) into ``out``, built aside and moved in only when complete."""
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for req in requests:
+        hair, eye = sampler._ids(req)
+        if hair is not None and eye is not None and sampler.counts[hair, eye] < 1:
+            say(f"warning: line {req.line}: the training data has no '{describe(req.hair, req.eye)}' image")
+        rows.append(sampler.sample(*sampler.fill(req, g), g))
+    with atomic_dir(out) as tmp:
+        for req, images in zip(requests, rows):
+            for k, img in enumerate(images, 1):
+                buf = io.BytesIO()
+                Image.fromarray(img).save(buf, format="JPEG", quality=quality)
+                (tmp / f"sample_{req.id}_{k}.jpg").write_bytes(buf.getvalue())
+        save_grid(np.concatenate(rows), PER_LINE, tmp / "grid.png")
+    return out
+
+
+def _main(args: argparse.Namespace) -> int:
+    requests = read_testing_text(args.testing_text)
+    ckpt = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(HOMEWORK)
+    say(f"checkpoint: {ckpt}")
+    if not 1 <= args.quality <= 100:
+        raise UserError(f"--quality must be 1..100, got {args.quality}")
+    sampler = TagSampler(load_checkpoint(ckpt, HOMEWORK), select_device(args.device), str(ckpt))
+    out = generate(sampler, requests, Path(args.out), args.seed, args.quality)
+    say(f"wrote {PER_LINE * len(requests)} images for {len(requests)} lines to {out}/ (and {out / 'grid.png'})")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m hw3_gan.generate", description=__doc__.split("\n")[0])
+    p.add_argument("testing_text", help="course testing file: '<id>,<hair> hair <eye> eyes' per line")
+    p.add_argument("--out", default="samples", help="output folder (replaced when complete)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed: the same seed gives the same images")
+    p.add_argument("--quality", type=int, default=95, help="JPEG quality")
+    add_checkpoint_arg(p, HOMEWORK)
+    return run_cli(_main, p, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from common.checkpoint import load_checkpoint
+from common.config import config_from_dict
+from hw3_gan import generate, train
+from hw3_gan.data import to_uint8
+from hw3_gan.generate import TagSampler
+from hw3_gan.model import Generator
+from hw3_gan.sample_data import DEMO_EYES, DEMO_HAIR, judge_colours, write_sample_data
+from hw3_gan.tags import EYE_COLOURS, HAIR_COLOURS
+
+from .conftest import tiny_train_args
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny GAN (16x16, 150 steps) trained on the synthetic two-colour faces."""
+    root = tmp_path_factory.mktemp("gan")
+    folder = write_sample_data(root / "data", n=320)
+    run = root / "run"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLDS_CACHE", str(root / "cache"))
+    try:
+        assert train.main(tiny_train_args(run, folder, "model.image_size=16", "train.max_steps=150")) == 0
+    finally:
+        mp.undo()
+    return root, folder, run
+
+
+def _judge(gen: torch.nn.Module) -> tuple[float, float]:
+    hair = [HAIR_COLOURS.index(h) for h in DEMO_HAIR for _ in DEMO_EYES for _ in range(6)]
+    eye = [EYE_COLOURS.index(e) for _ in DEMO_HAIR for e in DEMO_EYES for _ in range(6)]
+    z = torch.randn(len(hair), gen.nz, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        images = to_uint8(gen.eval()(z, torch.tensor(hair), torch.tensor(eye)))
+    jh, je = judge_colours(images, DEMO_HAIR, DEMO_EYES)
+    return float((jh == np.array(hair)).mean()), float((je == np.array(eye)).mean())
+
+
+def test_tiny_gan_puts_asked_colours_in_the_right_places(trained):
+    _, _, run = trained
+    state = load_checkpoint(run / "best.pt", "hw3_gan")
+    assert {"G", "D", "G_ema"} <= set(state["models"]) and {"G", "D"} <= set(state["optimizers"])
+    assert state["step"] == 150 and "torch" in state["rng"]
+    sampler = TagSampler(state, torch.device("cpu"))
+    hair_acc, eye_acc = _judge(sampler.gen)
+    assert hair_acc >= 0.9 and eye_acc >= 0.8, (hair_acc, eye_acc)
+    # The same judge calls an untrained generator near chance (1/3), so the check can fail.
+    cfg = config_from_dict(train.GanConfig, state["config"])
+    untrained = Generator(cfg.model, len(HAIR_COLOURS), len(EYE_COLOURS))
+    assert min(_judge(untrained)) < 0.7
+    assert sorted(p.name for p in (run / "grids").iterdir())[-1] == "epoch_015.png"
+
+
+def test_generate_five_64px_jpegs_per_line_same_seed_same_images(trained, tmp_path):
+    root, _, run = trained
+    text = root / "data" / "sample_testing_text.txt"
+    args = [str(text), "--checkpoint", str(run / "best.pt"), "--device", "cpu"]
+    assert generate.main([*args, "--out", str(tmp_path / "a"), "--seed", "3"]) == 0
+    assert generate.main([*args, "--out", str(tmp_path / "b"), "--seed", "3"]) == 0
+    assert generate.main([*args, "--out", str(tmp_path / "c"), "--seed", "4"]) == 0
+    files = sorted(p.name for p in (tmp_path / "a").glob("sample_*.jpg"))
+    assert files == sorted(f"sample_{i}_{k}.jpg" for i in range(1, 6) for k in range(1, 6))
+    assert {p.name for p in (tmp_path / "a").iterdir()} == set(files) | {"grid.png"}
+    for name in files:
+        with Image.open(tmp_path / "a" / name) as im:
+            assert im.size == (64, 64) and im.mode == "RGB"
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    assert any((tmp_path / "a" / n).read_bytes() != (tmp_path / "c" / n).read_bytes() for n in files)
+    with Image.open(tmp_path / "a" / "grid.png") as grid:
+        assert grid.size == (5 * 66 + 2, 5 * 66 + 2)  # 5 lines of 5, 2-pixel gaps
+
+
+def test_generate_bad_inputs_exit_2_and_leave_nothing(trained, tmp_path, capsys):
+    _, _, run = trained
+    ckpt = ["--checkpoint", str(run / "best.pt"), "--out", str(tmp_path / "out")]
+    cases = [(b"1,blue hair red eyes\n2,teal hair\n", ":2: unknown hair colour 'teal' (valid: orange"),
+             (b"", "no testing lines"), (b"1 blue hair\n", ":1: expected '<id>,<tags>'")]
+    for content, needle in cases:
+        text = tmp_path / "t.txt"
+        text.write_bytes(content)
+        assert generate.main([str(text), *ckpt]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"error: {text}") and needle in err[0], err
+    text.write_bytes(b"1,blue hair\n")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    assert generate.main([str(text), "--checkpoint", str(bad), "--out", str(tmp_path / "out")]) == 2
+    assert f"{bad}: not a readable checkpoint" in capsys.readouterr().err
+    assert generate.main([str(text), "--out", str(tmp_path / "out")]) == 2  # no runs yet
+    assert "train first" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_mode_seeking_term_punishes_noise_blind_generators():
+    class Blind(torch.nn.Module):
+        def forward(self, z, hair, eye):
+            return torch.zeros(len(z), 3, 8, 8) + hair.float()[:, None, None, None] / 12 + 0 * z.sum()
+
+    class Critic(torch.nn.Module):
+        def forward(self, x, hair, eye):
+            return x.mean((1, 2, 3)), None
+
+    z, tags = torch.randn(8, 4), torch.arange(8) % 3
+    cfg = train.LoopConfig(mode_seeking=0.5)
+    blind, _ = train.g_loss(Blind(), Critic(), z, tags, tags, cfg)
+    plain, _ = train.g_loss(Blind(), Critic(), z, tags, tags, train.LoopConfig(mode_seeking=0.0))
+    assert blind.item() > 1000 and plain.item() < 1  # 0.5 / 1e-5 when noise changes nothing
+
+
+def test_resume_continues_exactly(tmp_path):
+    folder = write_sample_data(tmp_path / "data", n=160)
+    extra = ("model.image_size=16", "train.batch_size=16")
+    assert train.main(tiny_train_args(tmp_path / "a", folder, *extra, "train.max_steps=30")) == 0
+    assert train.main([*tiny_train_args(tmp_path / "a", folder, *extra, "train.max_steps=50"), "--resume"]) == 0
+    assert train.main(tiny_train_args(tmp_path / "b", folder, *extra, "train.max_steps=50")) == 0
+    a, b = (load_checkpoint(tmp_path / r / "last.pt") for r in "ab")
+    assert a["step"] == b["step"] == 50
+    for net in ("G", "D", "G_ema"):
+        for k, v in a["models"][net].items():
+            assert torch.allclose(v.float(), b["models"][net][k].float(), atol=1e-5), (net, k)
+
+
+def test_train_bad_data_is_one_line(tmp_path, capsys):
+    folder = write_sample_data(tmp_path / "data", n=10)
+    assert train.main(tiny_train_args(tmp_path / "run", folder, "model.image_size=48")) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: model config: image_size must be a power of two >= 8, got 48")
+    assert train.main(tiny_train_args(tmp_path / "run", folder, "train.bogus=1")) == 2
+    assert "unknown config key 'train.bogus'" in capsys.readouterr().err
+    (folder / "images").rename(tmp_path / "moved")
+    assert train.main(tiny_train_args(tmp_path / "run", folder)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"error: {folder / 'images'}: image folder not found"
