@@ -1,0 +1,106 @@
+"""HW4 benchmark: S2S for N CPU minutes, the backward model, RL for M minutes, then the held-out table.
+
+    /work/cpu1 .venv/bin/python benchmarks/hw4_chatbot.py --out benchmarks/out/hw4 --stages s2s
+    /work/cpu1 .venv/bin/python benchmarks/hw4_chatbot.py --out benchmarks/out/hw4 --stages backward
+    /work/cpu1 .venv/bin/python benchmarks/hw4_chatbot.py --out benchmarks/out/hw4 --stages rl eval
+
+Stages can run in separate processes (the backward model on the other core while S2S trains);
+each writes its run folder under ``--out``. Needs MLDS_DATA (the real Cornell pairs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from common.errors import UserError, run_cli  # noqa: E402
+from common.files import atomic_write  # noqa: E402
+
+
+def header(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
+    print(f"threads {torch.get_num_threads()}, load average (1 min) {os.getloadavg()[0]:.2f}, "
+          f"torch {torch.__version__}, stages {' '.join(args.stages)}", flush=True)
+
+
+def train(config: str, run_dir: Path, minutes: float, extra: list[str]) -> float:
+    from hw4_chatbot.train import main as train_main
+
+    t0 = time.perf_counter()
+    overrides = [f"train.max_minutes={minutes}", f"threads={torch.get_num_threads()}", "device=cpu", *extra]
+    code = train_main(["--config", config, "--run-dir", str(run_dir), "--quiet", "--set", *overrides])
+    if code:
+        raise UserError(f"training with {config} failed (exit {code})")
+    return (time.perf_counter() - t0) / 60
+
+
+def impl(args: argparse.Namespace) -> int:
+    header(args)
+    out = Path(args.out)
+    s2s, back, rl = out / "s2s", out / "backward", out / "rl"
+    data = [f"data.path={args.data}"] if args.data else []
+    cfg_dir = ROOT / "hw4_chatbot" / "configs"
+    if "s2s" in args.stages:
+        took = train(str(cfg_dir / "s2s.yaml"), s2s, args.s2s_minutes, data)
+        print(f"s2s: trained {took:.1f} min -> {s2s / 'best.pt'}", flush=True)
+    if "backward" in args.stages:
+        took = train(str(cfg_dir / "backward.yaml"), back, args.backward_minutes, data)
+        print(f"backward: trained {took:.1f} min -> {back / 'best.pt'}", flush=True)
+    if "rl" in args.stages:
+        took = train(str(cfg_dir / "rl.yaml"), rl, args.rl_minutes,
+                     [f"rl.init_checkpoint={s2s / 'best.pt'}", f"rl.backward_checkpoint={back / 'best.pt'}"])
+        print(f"rl: trained {took:.1f} min -> {rl / 'best.pt'}", flush=True)
+    if "eval" in args.stages:
+        from hw4_chatbot.evaluate import evaluate_models, markdown_table
+
+        t0 = time.perf_counter()
+        rows, samples = evaluate_models(args.models, str(s2s / "best.pt"), str(rl / "best.pt"),
+                                        str(back / "best.pt"), torch.device("cpu"), args.limit)
+        table = markdown_table(rows)
+        print(table, end="")
+        print(f"eval: {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
+        from hw4_chatbot.config import load_chatbot
+        from hw4_chatbot.data import load_splits
+
+        test = load_splits(load_chatbot(s2s / "best.pt").cfg.data).test
+        with atomic_write(out / "table.md") as f:
+            f.write(table)
+        with atomic_write(out / "samples.txt") as f:
+            for i in range(min(args.samples, len(test))):
+                f.write(f"Q: {' '.join(test[i][0])}\nREF: {' '.join(test[i][1])}\n")
+                for name in args.models:
+                    f.write(f"{name}: {' '.join(samples[name][i])}\n")
+                f.write("\n")
+        print(f"table and sample replies in {out / 'table.md'} and {out / 'samples.txt'}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", default="benchmarks/out/hw4_chatbot", help="folder for run folders and tables")
+    p.add_argument("--stages", nargs="+", default=["s2s", "backward", "rl", "eval"],
+                   choices=["s2s", "backward", "rl", "eval"])
+    p.add_argument("--s2s-minutes", type=float, default=18.0)
+    p.add_argument("--backward-minutes", type=float, default=5.0)
+    p.add_argument("--rl-minutes", type=float, default=5.0)
+    p.add_argument("--models", nargs="+",
+                   default=["S2S", "S2S-beam5", "S2S-mmi", "S2S-sample", "RL", "RL-beam5", "RL-mmi", "BEST"])
+    p.add_argument("--limit", type=int, default=0, help="evaluate on the first N test pairs only")
+    p.add_argument("--samples", type=int, default=15, help="sample dialogues written to samples.txt")
+    p.add_argument("--data", help="cornell_pairs folder (default: $MLDS_DATA/hw4/cornell_pairs)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--debug", action="store_true")
+    return run_cli(impl, p, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""An interactive conversation in the terminal.
+
+    python -m hw4_chatbot.chat [--model RL] [--checkpoint PATH]
+
+Type a line, get a reply; an empty line, ``quit`` or end of input (Ctrl-D) stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from common.cli import add_checkpoint_arg
+from common.device import select_device
+from common.errors import run_cli
+from hw4_chatbot.config import HOMEWORK
+from hw4_chatbot.predict import open_responder
+
+
+def impl(args: argparse.Namespace) -> int:
+    responder = open_responder(args.model, args.checkpoint, args.backward, select_device(args.device), args.overrides)
+    interactive = sys.stdin.isatty()
+    while True:
+        if interactive:
+            print("you> ", end="", flush=True)
+        line = sys.stdin.readline()
+        if not line or line.strip() in ("", "quit", "exit"):
+            return 0
+        reply = responder.replies([line])[0]
+        print(f"bot> {reply}" if interactive else reply, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog=f"python -m {HOMEWORK}.chat", description="Chat with a trained model.")
+    p.add_argument("--model", default="RL", help="S2S, RL or BEST (a preset of configs/presets.yaml)")
+    add_checkpoint_arg(p, HOMEWORK)
+    p.add_argument("--backward", help="backward model for MMI presets")
+    p.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE", help="decoding overrides")
+    return run_cli(impl, p, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

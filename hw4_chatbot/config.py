@@ -1,0 +1,111 @@
+"""The run configuration (one dataclass for S2S, backward and RL runs) and loading trained models."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+
+from common.checkpoint import load_checkpoint
+from common.config import ConfigError, config_from_dict
+from common.errors import UserError
+from common.vocab import Vocab
+from hw4_chatbot.data import DataConfig
+from hw4_chatbot.decode import DecodeConfig
+from hw4_chatbot.model import ModelConfig, Seq2Seq
+
+HOMEWORK = "hw4_chatbot"
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    clip: float = 5.0
+    max_minutes: float = 0.0  # stop (validated and checkpointed) after this much wall time; 0: no limit
+    max_steps: int = 0  # 0: no limit
+    eval_every: int = 0  # also validate and checkpoint every N steps (0: once per epoch)
+    amp: bool = True  # bf16 autocast on CUDA (no-op on CPU)
+
+
+@dataclass
+class RLConfig:
+    init_checkpoint: str = ""  # the S2S best.pt the policy starts from (also the frozen forward model)
+    backward_checkpoint: str = ""  # best.pt of a run with data.reverse=true: p(query | reply)
+    turns: int = 3  # simulated turns per episode (agents alternate; both are copies of the policy)
+    batch_size: int = 32
+    w_ease: float = 0.25  # ease of answering: -log p(dull reply | generated) per token
+    w_flow: float = 0.25  # information flow: -log cos(own turn, own previous turn)
+    w_coherence: float = 0.5  # log p(reply | query) / len + log p_back(query | reply) / len
+    ml_weight: float = 1.0  # maximum-likelihood loss on real pairs mixed into every step
+    baseline_decay: float = 0.95  # moving-average baseline of the reward
+    temperature: float = 1.0
+    top_k: int = 0
+    max_ppl_rise: float = 0.10  # a checkpoint whose valid perplexity rose more than this never counts as best
+    valid_queries: int = 256  # validation queries whose greedy replies are scored
+
+
+@dataclass
+class ChatConfig:
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0
+    mode: Literal["s2s", "rl"] = "s2s"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    rl: RLConfig = field(default_factory=RLConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+
+
+def model_kind(cfg: ChatConfig) -> str:
+    """``s2s``, ``backward`` or ``rl``: what a run trains (predict picks checkpoints by it)."""
+    if cfg.mode == "rl":
+        return "rl"
+    return "backward" if cfg.data.reverse else "s2s"
+
+
+@dataclass
+class Chatbot:
+    """A trained model with everything prediction needs, all read from one checkpoint."""
+
+    model: Seq2Seq
+    vocab: Vocab
+    cfg: ChatConfig
+    kind: str
+    path: str
+    backward: Seq2Seq | None = None
+    backward_vocab: Vocab | None = None  # when the backward model has its own vocabulary
+
+
+def _build(state_models: dict, name: str, itos: list[str], model_cfg: dict, source: str,
+           device: torch.device) -> Seq2Seq:
+    try:
+        mcfg = config_from_dict(ModelConfig, model_cfg)
+        model = Seq2Seq(len(itos), mcfg)
+        model.load_state_dict(state_models[name])
+    except (KeyError, RuntimeError, ConfigError, ValueError) as exc:
+        problem = type(exc).__name__
+        raise UserError(f"{source}: checkpoint does not hold a matching '{name}' model ({problem})") from None
+    return model.to(device).eval()
+
+
+def load_chatbot(path: str | os.PathLike, device: torch.device | str = "cpu") -> Chatbot:
+    """Rebuild the model (and, for RL checkpoints, the embedded backward model) from ``path``."""
+    state = load_checkpoint(path, HOMEWORK)
+    extra = state.get("extra", {})
+    try:
+        cfg = config_from_dict(ChatConfig, state["config"])
+        vocab = Vocab(extra["vocab"])
+    except (KeyError, ValueError, ConfigError) as exc:
+        raise UserError(f"{path}: checkpoint lacks its config or vocabulary ({exc})") from None
+    device = torch.device(device)
+    model = _build(state["models"], "model", vocab.itos, state["config"]["model"], str(path), device)
+    backward = back_vocab = None
+    if "backward" in state["models"]:
+        back_vocab = Vocab(extra.get("backward_vocab", vocab.itos))
+        backward = _build(state["models"], "backward", back_vocab.itos, extra["backward_model"], str(path), device)
+    return Chatbot(model, vocab, cfg, extra.get("kind", model_kind(cfg)), str(path), backward, back_vocab)

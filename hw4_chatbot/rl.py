@@ -1,0 +1,170 @@
+"""Policy-gradient fine-tuning (REINFORCE with a moving-average baseline) on simulated dialogues.
+
+Each episode starts from a real query; two copies of the policy then take ``rl.turns`` turns, each
+replying to the previous turn by sampling. Every turn is scored by :class:`DialogueRewards`; the
+maximum-likelihood loss on real pairs is mixed in, gradients are clipped, and the checkpoint kept as
+best is the one with the highest validation reward among those whose validation perplexity rose by
+at most ``rl.max_ppl_rise`` over the starting model's.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+
+import torch
+
+from common.batching import pad_batch
+from common.checkpoint import make_state, restore
+from common.config import config_to_dict
+from common.errors import UserError
+from common.setup import Run
+from common.vocab import Vocab
+from hw4_chatbot.config import HOMEWORK, ChatConfig, load_chatbot
+from hw4_chatbot.data import PairBatches, encode_query, load_splits
+from hw4_chatbot.decode import DecodeConfig, greedy_or_sample
+from hw4_chatbot.evaluate import distinct, dull_rate, perplexity
+from hw4_chatbot.model import Seq2Seq
+from hw4_chatbot.rewards import DialogueRewards, RewardWeights, as_source, pair_logprob
+from hw4_chatbot.train import Clock, ml_loss
+
+
+def sample_replies(policy: Seq2Seq, queries: list[list[int]], vocab: Vocab, cfg: DecodeConfig,
+                   max_query_len: int) -> list[list[int]]:
+    """One sampled reply per query (dropout off, no gradient: the log-probs are recomputed after)."""
+    was = policy.training
+    policy.eval()
+    src, src_len = pad_batch([as_source(q, vocab.eos_id, max_query_len) for q in queries], vocab.pad_id)
+    out = greedy_or_sample(policy, src.to(next(policy.parameters()).device), src_len, cfg, vocab.bos_id,
+                           vocab.eos_id, sample=cfg.strategy == "sample")
+    policy.train(was)
+    return out
+
+
+def reinforce_loss(policy: Seq2Seq, queries: list[list[int]], replies: list[list[int]], advantage: torch.Tensor,
+                   vocab: Vocab, max_len: int) -> torch.Tensor:
+    """``-mean(advantage * log p(reply | query) / len)``: the REINFORCE estimate, per token.
+
+    Dividing by the length keeps this term on the scale of the per-token maximum-likelihood loss it
+    is mixed with (summed log-probs made RL ~12x stronger and collapsed the policy in 30 steps).
+    """
+    logp, n = pair_logprob(policy, queries, replies, vocab, max_len, grad=True)
+    return -(advantage.detach().to(logp.device) * logp / n).mean()
+
+
+class MovingBaseline:
+    """An exponential moving average of the reward; advantages are scaled by the batch's spread."""
+
+    def __init__(self, decay: float, value: float | None = None):
+        self.decay, self.value = decay, value
+
+    def advantage(self, reward: torch.Tensor) -> torch.Tensor:
+        mean = float(reward.mean())
+        self.value = mean if self.value is None else self.decay * self.value + (1 - self.decay) * mean
+        return (reward - self.value) / (reward.std() + 1e-6 if reward.numel() > 1 else 1.0)
+
+
+def simulate(policy: Seq2Seq, start: list[list[int]], turns: int, vocab: Vocab, cfg: DecodeConfig,
+             max_len: int) -> list[tuple[list[list[int]], list[list[int]], list[list[int]] | None]]:
+    """``turns`` turns from ``start``: per turn ``(queries, replies, that speaker's previous turn)``."""
+    history = [start]
+    episode = []
+    for _ in range(turns):
+        replies = sample_replies(policy, history[-1], vocab, cfg, max_len)
+        own = history[-2] if len(history) >= 2 else None  # the same agent spoke two turns ago
+        episode.append((history[-1], replies, own))
+        history.append(replies)
+    return episode
+
+
+def train_rl(run: Run[ChatConfig]) -> None:
+    cfg, device = run.cfg, run.device
+    if not cfg.rl.init_checkpoint:
+        raise UserError("rl.init_checkpoint is empty: pass the S2S best.pt (--set rl.init_checkpoint=PATH)")
+    init = load_chatbot(cfg.rl.init_checkpoint, device)
+    if init.kind != "s2s":
+        raise UserError(f"{cfg.rl.init_checkpoint}: is a {init.kind} checkpoint, RL starts from an s2s one")
+    backward, back_vocab = None, None
+    if cfg.rl.backward_checkpoint:
+        back = load_chatbot(cfg.rl.backward_checkpoint, device)
+        if back.kind != "backward":
+            raise UserError(f"{cfg.rl.backward_checkpoint}: is a {back.kind} checkpoint, not a backward model")
+        backward, back_vocab = back.model.requires_grad_(False), back.vocab
+    # the policy keeps the S2S model's architecture and data split; the frozen copy scores rewards
+    cfg.model, cfg.data = init.cfg.model, init.cfg.data
+    vocab, policy = init.vocab, init.model.train()
+    reference = copy.deepcopy(policy).eval().requires_grad_(False)
+    rewards = DialogueRewards(reference, backward, vocab,
+                              RewardWeights(cfg.rl.w_ease, cfg.rl.w_flow, cfg.rl.w_coherence), cfg.data.max_reply_len,
+                              backward_vocab=back_vocab)
+    splits = load_splits(cfg.data)
+    train, valid = PairBatches(splits.train, vocab, cfg.data.max_query_len), PairBatches(splits.valid, vocab)
+    valid_queries = [encode_query(vocab, q, cfg.data.max_query_len)[:-1] for q, _ in splits.valid]
+    valid_queries = valid_queries[: cfg.rl.valid_queries]
+    sampling = DecodeConfig(strategy="sample", max_len=cfg.data.max_reply_len, no_repeat_ngram=0,
+                            temperature=cfg.rl.temperature, top_k=cfg.rl.top_k)
+    greedy = DecodeConfig(strategy="greedy", max_len=cfg.data.max_reply_len)
+    opt = torch.optim.Adam(policy.parameters(), lr=cfg.train.lr)
+    baseline = MovingBaseline(cfg.rl.baseline_decay)
+    step, best, ppl0 = 0, -math.inf, perplexity(policy, valid, device)
+    if run.resume_state:
+        st = run.resume_state
+        restore(st, models={"model": policy}, optimizers={"opt": opt})
+        step, best, ppl0 = st["step"], st["extra"]["best_score"], st["extra"]["start_ppl"]
+        baseline.value = st["extra"]["baseline"]
+    run.say(f"RL from {cfg.rl.init_checkpoint}: start valid perplexity {ppl0:.2f}, "
+            f"backward model {'yes' if backward is not None else 'no (coherence uses the forward term only)'}")
+    rng = random.Random(cfg.seed + step)
+    clock = Clock(cfg.train.max_minutes)
+    eval_every = cfg.train.eval_every or 50
+
+    def validate() -> None:
+        nonlocal best
+        ppl = perplexity(policy, valid, device)
+        replies = sample_replies(policy, valid_queries, vocab, greedy, cfg.data.max_query_len)
+        parts = rewards(valid_queries, replies, None)
+        words = [vocab.decode(r) for r in replies]
+        score = float(parts["total"].mean())
+        ok = ppl <= ppl0 * (1 + cfg.rl.max_ppl_rise)
+        is_best = ok and score > best
+        best = max(best, score) if ok else best
+        run.log.log(step, valid_ppl=ppl, valid_reward=score, distinct2=distinct(words, 2), dull=dull_rate(words),
+                    **{f"valid_{k}": float(v.mean()) for k, v in parts.items() if k != "total"})
+        run.say(f"step {step}: valid ppl {ppl:.2f} (start {ppl0:.2f}), greedy reward {score:.3f}, "
+                f"distinct-2 {distinct(words, 2):.3f}, dull {dull_rate(words):.1%}{' *best*' if is_best else ''}")
+        extra = {"vocab": vocab.itos, "kind": "rl", "best_score": best, "start_ppl": ppl0, "valid_ppl": ppl,
+                 "baseline": baseline.value}
+        if backward is not None:  # embedded so predict's MMI reranking needs only this file
+            extra |= {"backward_model": config_to_dict(backward.cfg), "backward_vocab": back_vocab.itos}
+        models = {"model": policy} | ({"backward": backward} if backward is not None else {})
+        run.ckpt.save(make_state(HOMEWORK, models=models, optimizers={"opt": opt}, step=step,
+                                 config=config_to_dict(cfg), extra=extra), is_best)
+
+    if not run.resume_state:
+        validate()  # the starting point is a candidate too: RL must beat it to be kept
+    while not clock.out() and not (cfg.train.max_steps and step >= cfg.train.max_steps):
+        idx = rng.sample(range(len(train)), cfg.rl.batch_size)
+        start = [train.src[i][:-1] for i in idx]
+        episode = simulate(policy, start, cfg.rl.turns, vocab, sampling, cfg.data.max_query_len)
+        queries = [q for turn in episode for q in turn[0]]
+        replies = [r for turn in episode for r in turn[1]]
+        parts = [rewards(q, r, own) for q, r, own in episode]
+        total = torch.cat([p["total"] for p in parts])
+        loss = reinforce_loss(policy, queries, replies, baseline.advantage(total), vocab, cfg.data.max_reply_len)
+        if cfg.rl.ml_weight:
+            ml, _ = ml_loss(policy, train.batch(idx, device), vocab.pad_id)
+            loss = loss + cfg.rl.ml_weight * ml
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.train.clip)
+        opt.step()
+        step += 1
+        if step % 10 == 0:
+            run.log.log(step, loss=loss.item(), reward=float(total.mean()),
+                        **{k: float(torch.cat([p[k] for p in parts]).mean()) for k in ("ease", "flow", "coherence")})
+        if step % eval_every == 0:
+            validate()
+    if step % eval_every:
+        validate()
+    run.say(f"done: best validation reward {best:.3f}; checkpoints in {run.run_dir}")

@@ -1,0 +1,108 @@
+"""The course command lines end to end on the tiny model: replies line for line, clear errors, no partial output."""
+
+from pathlib import Path
+
+import yaml
+
+from hw4_chatbot import chat, evaluate, predict, train
+from hw4_chatbot.config import load_chatbot
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_predict_answers_line_for_line_with_awkward_input(tiny_run, tmp_path, capsys):
+    src = tmp_path / "in.txt"
+    # CRLF, a blank line, trailing spaces, a Windows-1252 byte, a very long line
+    src.write_bytes(b"What is your name?\r\n\r\nDo you like coffee?      \r\nCaf\xe9 ?\r\n" + b"where " * 500 + b"\r\n")
+    out = tmp_path / "out.txt"
+    assert predict.main(["S2S", str(src), str(out), "--checkpoint", str(tiny_run / "best.pt")]) == 0
+    lines = out.read_text(encoding="utf-8").split("\n")
+    assert lines[-1] == "" and len(lines) - 1 == 5
+    assert all(line.strip() for line in lines[:-1])  # even the blank query gets a non-empty reply
+    assert lines[0].startswith("my name is")  # learned from the sample dialogues
+    assert "using checkpoint" in capsys.readouterr().err
+
+
+def test_bad_inputs_exit_2_with_one_line_and_no_output(tiny_run, tmp_path, capsys):
+    good = tmp_path / "in.txt"
+    good.write_text("hi\n")
+    out = tmp_path / "out.txt"
+    ckpt = str(tiny_run / "best.pt")
+    cases = [
+        (["WHAT", str(good), str(out), "--checkpoint", ckpt], "unknown model 'WHAT'"),
+        (["S2S", str(tmp_path / "missing.txt"), str(out), "--checkpoint", ckpt], "missing.txt: file not found"),
+        (["S2S", str(tmp_path), str(out), "--checkpoint", ckpt], "is a folder"),
+    ]
+    binary = tmp_path / "bin.txt"
+    binary.write_bytes(b"\x00\x01\x02")
+    cases.append((["S2S", str(binary), str(out), "--checkpoint", ckpt], "binary"))
+    corrupt = tmp_path / "bad.pt"
+    corrupt.write_bytes(b"not a checkpoint")
+    cases.append((["S2S", str(good), str(out), "--checkpoint", str(corrupt)], "bad.pt: not a readable checkpoint"))
+    for argv, message in cases:
+        capsys.readouterr()
+        assert predict.main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("error: ") and message in err[-1], err
+        assert not out.exists()
+        assert not list(tmp_path.glob(".out.txt*"))  # no temp file left behind
+
+
+def test_empty_input_gives_empty_output(tiny_run, tmp_path):
+    src, out = tmp_path / "empty.txt", tmp_path / "out.txt"
+    src.write_bytes(b"")
+    assert predict.main(["RL", str(src), str(out), "--checkpoint", str(tiny_run / "best.pt")]) == 0
+    assert out.read_bytes() == b""
+
+
+def test_bad_config_names_the_key(sample, tmp_path, capsys):
+    argv = ["--config", str(REPO / "hw4_chatbot/configs/tiny.yaml"), "--run-dir", str(tmp_path / "r"),
+            "--set", "model.hiden=3"]
+    assert train.main(argv) == 2
+    assert "model.hiden" in capsys.readouterr().err
+
+
+def test_resume_continues_from_last_checkpoint(tiny_run, sample, tmp_path):
+    run = tmp_path / "run"
+    base = ["--config", str(REPO / "hw4_chatbot/configs/tiny.yaml"), "--run-dir", str(run), "--quiet",
+            "--set", f"data.path={sample / 'cornell_pairs'}", "train.epochs=2"]
+    assert train.main(base + ["train.max_steps=5"]) == 0
+    assert load_chatbot(run / "last.pt").cfg.train.max_steps == 5
+    assert train.main(base + ["--resume"]) == 0
+    rows = [yaml.safe_load(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in rows if "valid_ppl" in r]
+    assert steps[0] == 5 and steps[-1] > 5 and steps == sorted(steps)
+
+
+def test_rl_from_s2s_then_evaluate_table(tiny_run, tmp_path, capsys):
+    rl = tmp_path / "rl"
+    back = tmp_path / "back"
+    assert train.main(["--config", str(REPO / "hw4_chatbot/configs/tiny.yaml"), "--run-dir", str(back), "--quiet",
+                       "--set", f"data.path={load_chatbot(tiny_run / 'best.pt').cfg.data.path}",
+                       "data.reverse=true", "train.max_steps=20"]) == 0
+    assert train.main(["--config", str(REPO / "hw4_chatbot/configs/tiny_rl.yaml"), "--run-dir", str(rl), "--quiet",
+                       "--set", f"rl.init_checkpoint={tiny_run / 'best.pt'}",
+                       f"rl.backward_checkpoint={back / 'best.pt'}", "train.max_steps=6", "train.eval_every=3"]) == 0
+    bot = load_chatbot(rl / "best.pt")
+    assert bot.kind == "rl" and bot.backward is not None
+    capsys.readouterr()
+    table = tmp_path / "table.md"
+    assert evaluate.main(["--models", "S2S", "RL-mmi", "BEST", "--s2s", str(tiny_run / "best.pt"), "--rl",
+                          str(rl / "best.pt"), "--latency-n", "3", "--out", str(table)]) == 0
+    text = table.read_text()
+    assert text.count("\n") == 5 and "| RL-mmi |" in text and "ppl" in text
+
+
+def test_rl_needs_an_s2s_checkpoint(tmp_path, capsys):
+    argv = ["--config", str(REPO / "hw4_chatbot/configs/tiny_rl.yaml"), "--run-dir", str(tmp_path / "r")]
+    assert train.main(argv) == 2
+    assert "rl.init_checkpoint is empty" in capsys.readouterr().err
+
+
+def test_chat_reads_stdin(tiny_run, monkeypatch, capsys):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("what is your name ?\nwhere is bob ?\n\n"))
+    assert chat.main(["--model", "S2S", "--checkpoint", str(tiny_run / "best.pt")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and out[0].startswith("my name is")

@@ -1,0 +1,75 @@
+import random
+
+import torch
+
+from common.batching import pad_batch
+from common.vocab import Vocab
+from hw4_chatbot.decode import DecodeConfig, _blocked, beam_search, decode_batch, greedy_or_sample
+from hw4_chatbot.model import ModelConfig, Seq2Seq
+from hw4_chatbot.train import ml_loss
+
+WORDS = [f"w{i}" for i in range(8)]
+TRANSLATE = {w: f"r{7 - i}" for i, w in enumerate(WORDS)}  # the reply is a fixed function of the query
+
+
+def synthetic(n, rng):
+    out = []
+    for _ in range(n):
+        q = [rng.choice(WORDS) for _ in range(rng.randint(2, 5))]
+        out.append((q, [TRANSLATE[w] for w in reversed(q)]))
+    return out
+
+
+def encode(pairs, vocab):
+    src, src_len = pad_batch([vocab.encode(q, eos=True) for q, _ in pairs])
+    tgt, _ = pad_batch([vocab.encode(r, bos=True, eos=True) for _, r in pairs])
+    return {"src": src, "src_len": src_len, "tgt_in": tgt[:, :-1], "tgt_out": tgt[:, 1:]}
+
+
+def test_learns_a_synthetic_dialogue_task_to_near_perfect_accuracy():
+    torch.manual_seed(0)
+    rng = random.Random(0)
+    vocab = Vocab.build(WORDS + list(TRANSLATE.values()))
+    model = Seq2Seq(len(vocab), ModelConfig(emb=32, hidden=64, dropout=0.0))
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(600):
+        loss, _ = ml_loss(model, encode(synthetic(32, rng), vocab), vocab.pad_id)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    test = synthetic(200, random.Random(1))
+    b = encode(test, vocab)
+    for cfg in (DecodeConfig(strategy="greedy", no_repeat_ngram=0), DecodeConfig(strategy="beam", beam=3,
+                                                                                   no_repeat_ngram=0)):
+        out = decode_batch(model, b["src"], b["src_len"], cfg)
+        exact = sum(vocab.decode(ids) == r for ids, (_, r) in zip(out, test)) / len(test)
+        assert exact >= 0.95, (cfg.strategy, exact)
+
+
+def test_ngram_blocking():
+    assert _blocked([5, 6, 7, 5, 6], 3) == {7}
+    assert _blocked([5, 6, 7], 3) == set()
+    assert _blocked([4, 4], 2) == {4}
+
+
+def test_beam_is_sorted_and_top_k_1_sampling_is_greedy():
+    torch.manual_seed(0)
+    model = Seq2Seq(30, ModelConfig(emb=16, hidden=16, dropout=0.0)).eval()
+    src = torch.randint(4, 30, (3, 5))
+    src_len = torch.tensor([5, 3, 1])
+    hyps = beam_search(model, src, src_len, DecodeConfig(beam=4, max_len=6))
+    for options in hyps:
+        assert 1 <= len(options) <= 4
+        assert [h[0] for h in options] == sorted((h[0] for h in options), reverse=True)
+    greedy = greedy_or_sample(model, src, src_len, DecodeConfig(max_len=6))
+    sampled = greedy_or_sample(model, src, src_len, DecodeConfig(max_len=6, top_k=1), sample=True)
+    assert greedy == sampled
+    assert all(len(s) <= 6 for s in greedy)
+
+
+def test_lstm_variant_runs():
+    model = Seq2Seq(20, ModelConfig(cell="lstm", emb=8, hidden=8, layers=2))
+    b = encode([(["a"], ["b"])], Vocab.build(["a", "b"]))
+    assert model(b["src"], b["src_len"], b["tgt_in"]).shape == (1, 2, 20)
+    assert greedy_or_sample(model.eval(), b["src"], b["src_len"], DecodeConfig(max_len=3))
