@@ -22,6 +22,7 @@ from common.errors import UserError, run_cli
 from common.files import atomic_write
 from common.metrics import say
 from common.runs import latest_checkpoint
+from common.text import tokenize
 from hw1_cloze.data import CHOICES, read_questions
 from hw1_cloze.scoring import LSTMScorer, NgramScorer, SentenceScorer, candidate_sentences, choose
 
@@ -65,6 +66,10 @@ def _main(args: argparse.Namespace) -> int:
     weights = parse_weights(args.weights, len(scorers))
     start = time.time()
     sentences = candidate_sentences(questions)
+    vocab = scorers[0].vocab
+    oov = sum(any(t not in vocab for t in tokenize(option)) for q in questions for option in q.options)
+    say(f"{oov} of {5 * len(questions)} candidate words are outside the vocabulary: scored as <unk>, "
+        f"its probability shared over the {scorers[0].unk_types:,} word types it stands for")
     scores = [s.score(sentences) for s in scorers]
     picks = choose(scores, weights)
     with atomic_write(args.output, newline="") as f:

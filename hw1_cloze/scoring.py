@@ -18,6 +18,8 @@ from hw1_cloze.ngram import KneserNey
 
 class SentenceScorer(Protocol):
     name: str
+    vocab: Vocab
+    unk_types: int  # word types folded into <unk>
 
     def score(self, sentences: Sequence[Sequence[str]]) -> np.ndarray:
         """Log-probability of each tokenised sentence (natural log)."""

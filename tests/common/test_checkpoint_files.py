@@ -22,6 +22,7 @@ def test_round_trip_restores_weights_optimizer_and_rng(tmp_path):
     set_seed(0)
     model, opt = _model_opt()
     sched = torch.optim.lr_scheduler.StepLR(opt, 1, gamma=0.5)
+    opt.step()
     sched.step()
     state = make_state("hwX", models={"m": model}, optimizers={"o": opt}, schedulers={"s": sched},
                        step=7, epoch=2, config={"a": 1}, extra={"itos": ["x"]})
