@@ -26,6 +26,15 @@ class ConfigError(UserError):
     """A bad config file, key or value."""
 
 
+@dataclasses.dataclass
+class RunConfig:
+    """The keys every homework's top-level config has; each adds its ``data``, ``model``, ``train``."""
+
+    seed: int = 0
+    device: str = "auto"  # auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps
+    threads: int = 0  # CPU threads; 0 = the cores that are free
+
+
 def _check(value: Any, hint: Any, key: str) -> Any:
     """Return ``value`` converted to ``hint`` or raise a :class:`ConfigError` naming ``key``."""
     origin = typing.get_origin(hint)

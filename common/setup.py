@@ -57,7 +57,7 @@ def _resume_dir(homework: str, run_dir: str | None) -> Path:
 def start_run(homework: str, cfg_cls: type[C], args: argparse.Namespace, keep_last: int = 0) -> Run[C]:
     """Resolve config (file, ``--set``, ``--device``), seed, device, threads and the run folder.
 
-    The config class must have ``seed: int``, ``device: str`` and ``threads: int`` fields. With
+    The config class derives from :class:`common.config.RunConfig` (seed, device, threads). With
     ``--resume`` the saved ``last.pt`` is loaded (not yet applied) into ``run.resume_state``.
     """
     overrides = list(args.overrides) + ([f"device={args.device}"] if getattr(args, "device", None) else [])

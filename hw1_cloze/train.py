@@ -19,7 +19,7 @@ import torch
 from common.batching import StreamBatcher
 from common.checkpoint import make_state, restore
 from common.cli import train_parser
-from common.config import config_to_dict
+from common.config import RunConfig, config_to_dict
 from common.device import autocast
 from common.distributed import all_reduce_mean, cleanup, wrap_model
 from common.errors import UserError, run_cli
@@ -58,10 +58,7 @@ class TrainConfig:
 
 
 @dataclass
-class Hw1Config:
-    seed: int = 0
-    device: str = "auto"
-    threads: int = 0
+class Hw1Config(RunConfig):
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

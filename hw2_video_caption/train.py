@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from common.batching import pad_batch
 from common.checkpoint import load_checkpoint, make_state, restore
 from common.cli import train_parser
-from common.config import config_to_dict
+from common.config import RunConfig, config_to_dict
 from common.device import autocast
 from common.distributed import all_reduce_mean, cleanup, unwrap, wrap_model
 from common.errors import UserError, run_cli
@@ -79,10 +79,7 @@ class TrainSettings:
 
 
 @dataclass
-class Config:
-    seed: int = 0
-    device: str = "auto"
-    threads: int = 0
+class Config(RunConfig):
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainSettings = field(default_factory=TrainSettings)

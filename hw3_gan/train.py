@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from common.checkpoint import make_state, restore
 from common.cli import train_parser
-from common.config import config_to_dict
+from common.config import RunConfig, config_to_dict
 from common.device import autocast
 from common.distributed import all_reduce_mean, cleanup, wrap_model
 from common.errors import UserError, run_cli
@@ -66,10 +66,7 @@ class LoopConfig:
 
 
 @dataclass
-class GanConfig:
-    seed: int = 0
-    device: str = "auto"
-    threads: int = 0
+class GanConfig(RunConfig):
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: LoopConfig = field(default_factory=LoopConfig)
