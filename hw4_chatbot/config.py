@@ -35,14 +35,19 @@ class TrainConfig:
 class RLConfig:
     init_checkpoint: str = ""  # the S2S best.pt the policy starts from (also the frozen forward model)
     backward_checkpoint: str = ""  # best.pt of a run with data.reverse=true: p(query | reply)
-    turns: int = 3  # simulated turns per episode (agents alternate; both are copies of the policy)
+    # defaults = configs/rl.yaml, the measured run (docs/results_hw4_chatbot.md)
+    turns: int = 2  # simulated turns per episode (agents alternate; both are copies of the policy)
     batch_size: int = 32
-    w_ease: float = 0.25  # ease of answering: -log p(dull reply | generated) per token
-    w_flow: float = 0.25  # information flow: -log cos(own turn, own previous turn)
-    w_coherence: float = 0.5  # log p(reply | query) / len + log p_back(query | reply) / len
+    w_ease: float = 0.0  # ease of answering: -log p(dull reply | generated) per token (Li et al.)
+    w_flow: float = 0.1  # information flow: -log cos(own turn, own previous turn)
+    w_coherence: float = 0.0  # log p(reply | query) / len + log p_back(query | reply) / len (Li et al.)
+    w_backward: float = 0.4  # the backward half alone, log p_back(query | reply) / len: penalises generic replies
+    w_dull: float = 0.5  # penalty 1 for a reply in data.DULL_REPLIES, 0.5 for one containing such a reply's core
+    normalize: bool = True  # standardise each reward component by its running mean/std before weighting
+    entropy: float = 0.01  # entropy bonus (per token, nats) in the policy loss
     ml_weight: float = 1.0  # maximum-likelihood loss on real pairs mixed into every step
-    baseline_decay: float = 0.95  # moving-average baseline of the reward
-    temperature: float = 1.0
+    baseline_decay: float = 0.95  # moving-average baseline of the reward (and decay of the reward statistics)
+    temperature: float = 0.7
     top_k: int = 0
     max_ppl_rise: float = 0.10  # a checkpoint whose valid perplexity rose more than this never counts as best
     valid_queries: int = 256  # validation queries whose greedy replies are scored

@@ -1,10 +1,12 @@
 """Policy-gradient fine-tuning (REINFORCE with a moving-average baseline) on simulated dialogues.
 
 Each episode starts from a real query; two copies of the policy then take ``rl.turns`` turns, each
-replying to the previous turn by sampling. Every turn is scored by :class:`DialogueRewards`; the
-maximum-likelihood loss on real pairs is mixed in, gradients are clipped, and the checkpoint kept as
-best is the one with the highest validation reward among those whose validation perplexity rose by
-at most ``rl.max_ppl_rise`` over the starting model's.
+replying to the previous turn by sampling. Every turn is scored by :class:`DialogueRewards` (each
+component standardised by running statistics when ``rl.normalize``); the maximum-likelihood loss on
+real pairs and an entropy bonus are mixed in, gradients are clipped. The checkpoint kept as best is
+the one with the highest validation score ``distinct-2 - dull rate`` of its greedy replies (the
+issue's goals; the raw reward kept a checkpoint that was duller than the start) among those whose
+validation perplexity rose by at most ``rl.max_ppl_rise`` over the starting model's.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from hw4_chatbot.data import PairBatches, encode_query, load_splits
 from hw4_chatbot.decode import DecodeConfig, greedy_or_sample
 from hw4_chatbot.evaluate import distinct, dull_rate, perplexity
 from hw4_chatbot.model import Seq2Seq
-from hw4_chatbot.rewards import DialogueRewards, RewardWeights, as_source, pair_logprob
+from hw4_chatbot.rewards import DialogueRewards, RewardWeights, RunningNorm, as_source, as_target
 from hw4_chatbot.train import Clock, ml_loss
 
 
@@ -42,15 +44,32 @@ def sample_replies(policy: Seq2Seq, queries: list[list[int]], vocab: Vocab, cfg:
     return out
 
 
+def reply_logprob_entropy(policy: Seq2Seq, queries: list[list[int]], replies: list[list[int]], vocab: Vocab,
+                          max_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per reply: summed log p(reply | query), its token count (``<eos>`` included) and the mean
+    entropy of the policy's next-token distribution over those positions."""
+    device = next(policy.parameters()).device
+    src, src_len = pad_batch([as_source(q, vocab.eos_id, max_len) for q in queries], vocab.pad_id)
+    tgt, _ = pad_batch([as_target(r, vocab.bos_id, vocab.eos_id, max_len) for r in replies], vocab.pad_id)
+    src, tgt = src.to(device), tgt.to(device)
+    logp_all = torch.log_softmax(policy(src, src_len, tgt[:, :-1]).float(), dim=-1)  # (B, T, V)
+    mask = (tgt[:, 1:] != vocab.pad_id).float()
+    logp = logp_all.gather(-1, tgt[:, 1:].unsqueeze(-1)).squeeze(-1) * mask
+    entropy = -(logp_all.exp() * logp_all).sum(-1) * mask
+    n = mask.sum(1)
+    return logp.sum(1), n, entropy.sum(1) / n
+
+
 def reinforce_loss(policy: Seq2Seq, queries: list[list[int]], replies: list[list[int]], advantage: torch.Tensor,
-                   vocab: Vocab, max_len: int) -> torch.Tensor:
-    """``-mean(advantage * log p(reply | query) / len)``: the REINFORCE estimate, per token.
+                   vocab: Vocab, max_len: int, entropy_weight: float = 0.0) -> torch.Tensor:
+    """``-mean(advantage * log p(reply | query) / len) - entropy_weight * mean entropy``: REINFORCE per token.
 
     Dividing by the length keeps this term on the scale of the per-token maximum-likelihood loss it
-    is mixed with (summed log-probs made RL ~12x stronger and collapsed the policy in 30 steps).
+    is mixed with (summed log-probs made RL ~12x stronger and collapsed the policy in 30 steps). The
+    entropy bonus keeps the sampling distribution from narrowing onto a few replies.
     """
-    logp, n = pair_logprob(policy, queries, replies, vocab, max_len, grad=True)
-    return -(advantage.detach().to(logp.device) * logp / n).mean()
+    logp, n, entropy = reply_logprob_entropy(policy, queries, replies, vocab, max_len)
+    return -(advantage.detach().to(logp.device) * logp / n).mean() - entropy_weight * entropy.mean()
 
 
 class MovingBaseline:
@@ -95,9 +114,9 @@ def train_rl(run: Run[ChatConfig]) -> None:
     cfg.model, cfg.data = init.cfg.model, init.cfg.data
     vocab, policy = init.vocab, init.model.train()
     reference = copy.deepcopy(policy).eval().requires_grad_(False)
-    rewards = DialogueRewards(reference, backward, vocab,
-                              RewardWeights(cfg.rl.w_ease, cfg.rl.w_flow, cfg.rl.w_coherence), cfg.data.max_reply_len,
-                              backward_vocab=back_vocab)
+    weights = RewardWeights(cfg.rl.w_ease, cfg.rl.w_flow, cfg.rl.w_coherence, cfg.rl.w_backward, cfg.rl.w_dull)
+    rewards = DialogueRewards(reference, backward, vocab, weights, cfg.data.max_reply_len, backward_vocab=back_vocab)
+    norm = RunningNorm(cfg.rl.baseline_decay) if cfg.rl.normalize else None
     splits = load_splits(cfg.data)
     train, valid = PairBatches(splits.train, vocab, cfg.data.max_query_len), PairBatches(splits.valid, vocab)
     valid_queries = [encode_query(vocab, q, cfg.data.max_query_len)[:-1] for q, _ in splits.valid]
@@ -113,6 +132,8 @@ def train_rl(run: Run[ChatConfig]) -> None:
         restore(st, models={"model": policy}, optimizers={"opt": opt})
         step, best, ppl0 = st["step"], st["extra"]["best_score"], st["extra"]["start_ppl"]
         baseline.value = st["extra"]["baseline"]
+        if norm is not None:
+            norm.stats = st["extra"].get("reward_stats", {})
     run.say(f"RL from {cfg.rl.init_checkpoint}: start valid perplexity {ppl0:.2f}, "
             f"backward model {'yes' if backward is not None else 'no (coherence uses the forward term only)'}")
     rng = random.Random(cfg.seed + step)
@@ -123,18 +144,19 @@ def train_rl(run: Run[ChatConfig]) -> None:
         nonlocal best
         ppl = perplexity(policy, valid, device)
         replies = sample_replies(policy, valid_queries, vocab, greedy, cfg.data.max_query_len)
-        parts = rewards(valid_queries, replies, None)
+        parts = rewards(valid_queries, replies, None)  # raw (unstandardised) components, for the log
         words = [vocab.decode(r) for r in replies]
-        score = float(parts["total"].mean())
+        d2, dull = distinct(words, 2), dull_rate(words)
+        score = d2 - dull
         ok = ppl <= ppl0 * (1 + cfg.rl.max_ppl_rise)
         is_best = ok and score > best
         best = max(best, score) if ok else best
-        run.log.log(step, valid_ppl=ppl, valid_reward=score, distinct2=distinct(words, 2), dull=dull_rate(words),
-                    **{f"valid_{k}": float(v.mean()) for k, v in parts.items() if k != "total"})
-        run.say(f"step {step}: valid ppl {ppl:.2f} (start {ppl0:.2f}), greedy reward {score:.3f}, "
-                f"distinct-2 {distinct(words, 2):.3f}, dull {dull_rate(words):.1%}{' *best*' if is_best else ''}")
+        run.log.log(step, valid_ppl=ppl, valid_score=score, valid_reward=float(parts["total"].mean()), distinct2=d2,
+                    dull=dull, **{f"valid_{k}": float(v.mean()) for k, v in parts.items() if k != "total"})
+        run.say(f"step {step}: valid ppl {ppl:.2f} (start {ppl0:.2f}), greedy distinct-2 {d2:.3f}, dull {dull:.1%}, "
+                f"score {score:.3f}{' *best*' if is_best else ''}")
         extra = {"vocab": vocab.itos, "kind": "rl", "best_score": best, "start_ppl": ppl0, "valid_ppl": ppl,
-                 "baseline": baseline.value}
+                 "baseline": baseline.value, "reward_stats": norm.stats if norm is not None else {}}
         if backward is not None:  # embedded so predict's MMI reranking needs only this file
             extra |= {"backward_model": config_to_dict(backward.cfg), "backward_vocab": back_vocab.itos}
         models = {"model": policy} | ({"backward": backward} if backward is not None else {})
@@ -149,9 +171,10 @@ def train_rl(run: Run[ChatConfig]) -> None:
         episode = simulate(policy, start, cfg.rl.turns, vocab, sampling, cfg.data.max_query_len)
         queries = [q for turn in episode for q in turn[0]]
         replies = [r for turn in episode for r in turn[1]]
-        parts = [rewards(q, r, own) for q, r, own in episode]
+        parts = [rewards(q, r, own, norm) for q, r, own in episode]
         total = torch.cat([p["total"] for p in parts])
-        loss = reinforce_loss(policy, queries, replies, baseline.advantage(total), vocab, cfg.data.max_reply_len)
+        loss = reinforce_loss(policy, queries, replies, baseline.advantage(total), vocab, cfg.data.max_reply_len,
+                              cfg.rl.entropy)
         if cfg.rl.ml_weight:
             ml, _ = ml_loss(policy, train.batch(idx, device), vocab.pad_id)
             loss = loss + cfg.rl.ml_weight * ml
@@ -161,10 +184,11 @@ def train_rl(run: Run[ChatConfig]) -> None:
         opt.step()
         step += 1
         if step % 10 == 0:
+            names = {k for p in parts for k in p if k != "total"}
             run.log.log(step, loss=loss.item(), reward=float(total.mean()),
-                        **{k: float(torch.cat([p[k] for p in parts]).mean()) for k in ("ease", "flow", "coherence")})
+                        **{k: float(torch.cat([p[k] for p in parts if k in p]).mean()) for k in sorted(names)})
         if step % eval_every == 0:
             validate()
     if step % eval_every:
         validate()
-    run.say(f"done: best validation reward {best:.3f}; checkpoints in {run.run_dir}")
+    run.say(f"done: best validation score (distinct-2 - dull) {best:.3f}; checkpoints in {run.run_dir}")

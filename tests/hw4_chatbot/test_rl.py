@@ -40,3 +40,75 @@ def test_vocab_map_translates_between_vocabularies():
     mapping = vocab_map(a, b)
     assert [b.itos[mapping[a.id(t)]] for t in ("x", "y", "z")] == ["<unk>", "y", "z"]
     assert vocab_map(a, a) is None
+
+
+def test_dull_penalty_exact_partial_and_none():
+    """1 for a listed dull reply, 0.5 for one containing a >= 3-token core of one, 0 otherwise."""
+    from hw4_chatbot.rewards import dull_penalty
+
+    dull = {(1, 2, 3, 9), (7, 9)}  # "i don't know ." and "what ?" as ids
+    cores = [(1, 2, 3)]  # only the long core: "what" alone would hit ordinary replies
+    assert dull_penalty([1, 2, 3, 9], dull, cores) == 1.0
+    assert dull_penalty([7, 9], dull, cores) == 1.0
+    assert dull_penalty([5, 1, 2, 3, 6, 9], dull, cores) == 0.5
+    assert dull_penalty([7, 5, 9], dull, cores) == 0.0
+    assert dull_penalty([], dull, cores) == 0.0
+
+
+def test_dialogue_rewards_dull_component_on_real_dull_list():
+    from hw4_chatbot.data import normalize
+    from hw4_chatbot.rewards import DialogueRewards, RewardWeights
+
+    words = "i don't know . what ? well , sir you were right".split()
+    vocab = Vocab.build(words + ["what're", "talking", "about", "mean", "you're", "sure", "not", "i'm", "think",
+                                 "so", "sorry", "anything", "saying", "nothing"])
+    model = Seq2Seq(len(vocab), ModelConfig(emb=8, hidden=8, dropout=0.0))
+    rewards = DialogueRewards(model, None, vocab, RewardWeights(ease=0, flow=0, coherence=0, backward=0, dull=2.0))
+    texts = ("i don't know .", "well , i don't know , sir .", "you were right .")
+    replies = [vocab.encode(normalize(s)) for s in texts]
+    parts = rewards([[vocab.id("what")]] * 3, replies, None)
+    assert set(parts) == {"dull", "total"}  # zero-weight components are not computed
+    assert parts["dull"].tolist() == [-1.0, -0.5, 0.0]
+    assert parts["total"].tolist() == [-2.0, -1.0, 0.0]
+
+
+def test_running_norm_standardises_each_component_with_running_stats():
+    from hw4_chatbot.rewards import RunningNorm
+
+    norm = RunningNorm(decay=0.5)
+    x = torch.tensor([1.0, 3.0])  # mean 2, unbiased var 2
+    assert torch.allclose(norm("a", x), torch.tensor([-1.0, 1.0]) / 2 ** 0.5, atol=1e-5)
+    y = torch.tensor([5.0, 5.0])  # mean 5, var 0 -> running mean 3.5, var 1.0
+    assert torch.allclose(norm("a", y), torch.tensor([1.5, 1.5]), atol=1e-5)
+    assert norm.stats["a"] == [3.5, 1.0]
+    assert norm("b", torch.tensor([0.0, 100.0])).tolist() == [-0.7071067690849304, 0.7071067690849304]
+    norm("c", torch.tensor([0.0, 2.0]))  # mean 1, var 2
+    assert norm("c", torch.tensor([100.0, 100.0])).tolist() == [5.0, 5.0]  # (100 - 50.5) / 1, clipped
+
+
+def test_entropy_bonus_raises_policy_entropy():
+    """With zero advantage the loss is -w * entropy: a few steps on it must raise the entropy."""
+    from hw4_chatbot.rl import reply_logprob_entropy
+
+    torch.manual_seed(0)
+    vocab = Vocab.build(["yes", "no", "maybe"])
+    policy = Seq2Seq(len(vocab), ModelConfig(emb=16, hidden=16, dropout=0.0))
+    opt = torch.optim.Adam(policy.parameters(), lr=0.05)
+    queries, replies = [[vocab.id("yes")]] * 4, [[vocab.id("no")]] * 4
+    # first make the policy peaked, by maximum likelihood on one reply
+    for _ in range(3):
+        logp, n, _ = reply_logprob_entropy(policy, queries, replies, vocab, 8)
+        opt.zero_grad()
+        (-logp.mean()).backward()
+        opt.step()
+    with torch.no_grad():
+        before = float(reply_logprob_entropy(policy, queries, replies, vocab, 8)[2].mean())
+    opt = torch.optim.Adam(policy.parameters(), lr=0.05)  # fresh: no momentum left from the ML steps
+    for _ in range(10):
+        loss = reinforce_loss(policy, queries, replies, torch.zeros(4), vocab, 8, entropy_weight=1.0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        after = float(reply_logprob_entropy(policy, queries, replies, vocab, 8)[2].mean())
+    assert after > before + 0.2, (before, after)
