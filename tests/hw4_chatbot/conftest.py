@@ -1,4 +1,3 @@
-import os
 from pathlib import Path
 
 import pytest
@@ -7,15 +6,6 @@ from hw4_chatbot import train
 from hw4_chatbot.sample_data import write_sample
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def real_data() -> Path | None:
-    """MLDS_DATA, resolved against the repo root when relative (CI sets ../shared/data)."""
-    value = os.environ.get("MLDS_DATA")
-    if not value:
-        return None
-    path = Path(value)
-    return path if path.is_absolute() else (REPO / path).resolve()
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,7 @@ import pytest
 
 from hw4_chatbot import predict
 from hw4_chatbot.data import DataConfig, load_splits, read_pairs
-
-from .conftest import real_data
+from tests.conftest import real_data
 
 DATA = real_data()
 pytestmark = pytest.mark.skipif(DATA is None, reason="MLDS_DATA not set")
