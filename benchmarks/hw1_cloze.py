@@ -127,9 +127,10 @@ def main() -> None:
     report["ngram"] = {"build_seconds": round(kn_seconds, 1), "peak_rss_gb": round(kn_peak, 2)}
     scorers = [LSTMScorer(load_checkpoint(out / d / "best.pt", "hw1_cloze"), torch.device("cpu"))
                for d in ("forward", "backward") if (out / d / "best.pt").exists()]
-    scorers.append(NgramScorer(kn_path))
+    kn = NgramScorer(kn_path)
+    scorers.append(kn)
     _, valid = prepared.split(200000)
-    dev_sents, dev_answers = dev_questions(np.asarray(valid), prepared.vocab, n=500)
+    dev_sents, dev_answers = dev_questions(np.asarray(valid), prepared.vocab, n=500, ngram=kn.model)
     dev_scores = [s.score(dev_sents) for s in scorers]
 
     questions = read_questions(data / "testing_data.csv")

@@ -87,11 +87,16 @@ def choose(scores: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray
 
 
 def dev_questions(valid_ids: np.ndarray, vocab: Vocab, n: int = 500, seed: int = 0,
-                  band: tuple[int, int] = (200, 30000)) -> tuple[list[list[str]], np.ndarray]:
+                  band: tuple[int, int] = (200, 30000), ngram: KneserNey | None = None,
+                  ) -> tuple[list[list[str]], np.ndarray]:
     """Cloze questions made from held-out sentences, for tuning weights away from the test set.
 
-    Like the MSR questions: one word of middling frequency is blanked, and four distractors of
-    similar frequency are offered. Returns (5 sentences per question, question-major; answers).
+    Like the MSR questions: one word of middling frequency is blanked and four distractors of
+    similar frequency (within 300 ranks) are offered. With ``ngram``, the distractors are drawn, as
+    the MSR decoys were, from the words that model finds most likely after the left context (the
+    20 best of the frequency neighbours), so they fit locally and only the wider sentence rules
+    them out; otherwise they are random neighbours, which are far easier to rule out.
+    Returns (5 sentences per question, question-major; the answers).
     """
     rng = np.random.default_rng(seed)
     ids = np.asarray(valid_ids, dtype=np.int64)
@@ -106,7 +111,14 @@ def dev_questions(valid_ids: np.ndarray, vocab: Vocab, n: int = 500, seed: int =
             continue
         pos = slots[rng.integers(len(slots))]
         word = int(sent[pos])
-        near = [w for w in range(max(band[0], word - 300), min(len(vocab), word + 300)) if alpha[w] and w != word]
+        near = np.array([w for w in range(max(band[0], word - 300), min(len(vocab), word + 300))
+                         if alpha[w] and w != word])
+        if ngram is not None:
+            left = [vocab.eos_id] + sent[:pos].tolist()
+            ctx = left[-(ngram.order - 1):]
+            hist = np.array([[0] * (ngram.order - 1 - len(ctx)) + ctx] * len(near))
+            lp = ngram.logprob(hist, np.full(len(near), len(ctx)), near)
+            near = near[np.argsort(-lp)[:20]]
         options = [word] + [int(w) for w in rng.choice(near, 4, replace=False)]
         answer = int(rng.integers(5))
         options[0], options[answer] = options[answer], options[0]

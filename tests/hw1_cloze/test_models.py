@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -54,3 +56,27 @@ def test_ngram_file_round_trip(tmp_path):
     assert itos[3] == "w3" and unk_types == 7 and again.order == 3
     q = (np.array([[5, 6]]), np.array([2]), np.array([7]))
     assert again.logprob(*q) == pytest.approx(model.logprob(*q))
+
+
+def test_dev_questions_blank_exactly_one_word_with_five_different_options():
+    from common.vocab import Vocab
+    from hw1_cloze.scoring import dev_questions
+
+    rng = np.random.default_rng(0)
+    words = ["".join(t) for t in itertools.product("abcdefg", repeat=3)][:300]
+    vocab = Vocab.build(words)
+    stream = []
+    for _ in range(400):  # sentences of 12 words; word ids follow a fixed successor pattern
+        start = int(rng.integers(4, 200))
+        stream += [vocab.eos_id] + [4 + (start + 7 * k) % 290 for k in range(12)]
+    stream = np.array(stream + [vocab.eos_id])
+    kn = KneserNey.build(stream, 3, len(vocab))
+    for model in (None, kn):
+        sents, answers = dev_questions(stream, vocab, n=30, band=(10, 300), ngram=model)
+        assert len(sents) == 5 * len(answers) == 150
+        for q, answer in enumerate(answers):
+            group = sents[5 * q : 5 * q + 5]
+            diff = [i for i in range(len(group[0])) if len({s[i] for s in group}) > 1]
+            assert len(diff) == 1 and len({s[diff[0]] for s in group}) == 5
+            assert group[answer] in [vocab.decode(stream[a + 1 : a + 13].tolist()) for a in
+                                     np.flatnonzero(stream[:-12] == vocab.eos_id)]
