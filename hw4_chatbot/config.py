@@ -43,6 +43,8 @@ class RLConfig:
     w_coherence: float = 0.0  # log p(reply | query) / len + log p_back(query | reply) / len (Li et al.)
     w_backward: float = 0.4  # the backward half alone, log p_back(query | reply) / len: penalises generic replies
     w_dull: float = 0.5  # penalty 1 for a reply in data.DULL_REPLIES, 0.5 for one containing such a reply's core
+    w_repeat: float = 0.5  # penalty: share of batch + recent sampled replies equal to / sharing 3 first tokens with it
+    repeat_window: int = 256  # how many recent sampled replies the repeat penalty remembers
     normalize: bool = True  # standardise each reward component by its running mean/std before weighting
     entropy: float = 0.01  # entropy bonus (per token, nats) in the policy loss
     ml_weight: float = 1.0  # maximum-likelihood loss on real pairs mixed into every step

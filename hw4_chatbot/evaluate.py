@@ -55,6 +55,12 @@ def dull_rate(replies: list[list[str]]) -> float:
     return sum(" ".join(r) in DULL for r in replies) / max(len(replies), 1)
 
 
+def top_reply_share(replies: list[list[str]]) -> float:
+    """Share of replies equal to the most frequent one: catches a catch-all reply the dull list lacks."""
+    counts = Counter(tuple(r) for r in replies)
+    return max(counts.values()) / len(replies) if replies else 0.0
+
+
 def corpus_bleu(hyps: list[list[str]], refs: list[list[str]], max_n: int = 4) -> float:
     """Papineni's corpus BLEU (one reference each), 0..100; an n-gram order with no match counts 0.1
     matches (Chen & Cherry's smoothing 1) so short dialogue replies do not give a flat zero."""
@@ -77,7 +83,7 @@ def corpus_bleu(hyps: list[list[str]], refs: list[list[str]], max_n: int = 4) ->
 def reply_metrics(replies: list[list[str]], refs: list[list[str]]) -> dict[str, float]:
     return {"distinct1": distinct(replies, 1), "distinct2": distinct(replies, 2),
             "length": sum(map(len, replies)) / max(len(replies), 1), "dull": dull_rate(replies),
-            "bleu": corpus_bleu(replies, refs)}
+            "top_share": top_reply_share(replies), "bleu": corpus_bleu(replies, refs)}
 
 
 def latency_ms(responder: object, queries: list[list[str]]) -> float:
@@ -118,7 +124,7 @@ def evaluate_models(names: list[str], s2s: str | None, rl: str | None, backward:
     return rows, samples
 
 
-COLUMNS = ("model", "ppl", "distinct1", "distinct2", "length", "dull", "bleu", "latency_ms", "batched_ms")
+COLUMNS = ("model", "ppl", "distinct1", "distinct2", "length", "dull", "top_share", "bleu", "latency_ms", "batched_ms")
 
 
 def format_row(row: dict) -> str:

@@ -11,6 +11,7 @@ running per-component standardisation so that no term steers just because its sp
 
 from __future__ import annotations
 
+from collections import Counter, deque
 from dataclasses import dataclass
 
 import torch
@@ -63,6 +64,7 @@ class RewardWeights:
     coherence: float = 0.5  # both halves, as in Li et al.
     backward: float = 0.0  # the backward half alone: log p_back(query | reply) / len
     dull: float = 0.0  # weight of -dull_penalty(reply)
+    repeat: float = 0.0  # weight of -RepeatPenalty(replies): a reply that many recent replies repeat
 
 
 def dull_penalty(reply: list[int], dull: set[tuple[int, ...]], cores: list[tuple[int, ...]]) -> float:
@@ -79,6 +81,31 @@ def dull_penalty(reply: list[int], dull: set[tuple[int, ...]], cores: list[tuple
         if any(tuple(reply[i:i + n]) == core for i in range(len(reply) - n + 1)):
             return 0.5
     return 0.0
+
+
+class RepeatPenalty:
+    """How common each reply is among the current batch and the last ``window`` sampled replies.
+
+    penalty = (share of that pool equal to the reply + share of it starting with the same first
+    ``prefix`` tokens) / 2; the pool counts the reply itself. A catch-all reply ("okay .") is frequent
+    whatever its words, so, unlike a fixed dull list, this cannot be dodged by moving to a new one.
+    ``__call__`` adds the batch to the window afterwards unless ``remember=False`` (validation).
+    """
+
+    def __init__(self, window: int = 256, prefix: int = 3):
+        self.prefix = prefix
+        self.recent: deque[tuple[int, ...]] = deque(maxlen=window)
+
+    def __call__(self, replies: list[list[int]], remember: bool = True) -> torch.Tensor:
+        batch = [tuple(r) for r in replies]
+        pool = list(self.recent) + batch
+        same = Counter(pool)
+        heads = Counter(r[: self.prefix] for r in pool)
+        n = len(pool)
+        out = torch.tensor([(same[r] + heads[r[: self.prefix]]) / (2 * n) for r in batch])
+        if remember:
+            self.recent.extend(batch)
+        return out
 
 
 class RunningNorm:
@@ -106,7 +133,9 @@ class DialogueRewards:
     """Scores turns of a simulated dialogue with the frozen forward and backward models."""
 
     def __init__(self, forward: Seq2Seq, backward: Seq2Seq | None, vocab: Vocab, weights: RewardWeights,
-                 max_len: int = 20, n_dull: int = 8, backward_vocab: Vocab | None = None):
+                 max_len: int = 20, n_dull: int = 8, backward_vocab: Vocab | None = None,
+                 repeat_window: int = 256):
+        self.repeat = RepeatPenalty(repeat_window)
         self.forward, self.backward, self.vocab, self.w, self.max_len = forward, backward, vocab, weights, max_len
         self.back_map = vocab_map(vocab, backward_vocab) if backward_vocab is not None else None
         self.dull = [vocab.encode(normalize(s)) for s in DULL_REPLIES[:n_dull]]
@@ -156,15 +185,17 @@ class DialogueRewards:
         return logp / n + self.backward_score(queries, replies).to(logp.device)
 
     def __call__(self, queries: list[list[int]], replies: list[list[int]], previous_own: list[list[int]] | None,
-                 norm: RunningNorm | None = None) -> dict[str, torch.Tensor]:
+                 norm: RunningNorm | None = None, remember: bool = True) -> dict[str, torch.Tensor]:
         """Each reward with a nonzero weight and the weighted total, per reply ``(B,)``.
 
         With ``norm`` every component is standardised by its running statistics before weighting.
         Components with weight 0 are not computed (the ease term alone costs 8 forward passes).
+        ``remember=False`` scores without adding the replies to the repeat penalty's window.
         """
         compute = {"ease": lambda: self.ease(replies), "coherence": lambda: self.coherence(queries, replies),
                    "backward": lambda: self.backward_score(queries, replies), "dull": lambda: self.dull_score(replies),
-                   "flow": lambda: self.flow(replies, previous_own)}
+                   "flow": lambda: self.flow(replies, previous_own),
+                   "repeat": lambda: -self.repeat(replies, remember)}
         parts: dict[str, torch.Tensor] = {}
         total = torch.zeros(len(replies))
         for name, fn in compute.items():

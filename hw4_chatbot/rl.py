@@ -4,8 +4,9 @@ Each episode starts from a real query; two copies of the policy then take ``rl.t
 replying to the previous turn by sampling. Every turn is scored by :class:`DialogueRewards` (each
 component standardised by running statistics when ``rl.normalize``); the maximum-likelihood loss on
 real pairs and an entropy bonus are mixed in, gradients are clipped. The checkpoint kept as best is
-the one with the highest validation score ``distinct-2 - dull rate`` of its greedy replies (the
-issue's goals; the raw reward kept a checkpoint that was duller than the start) among those whose
+the one with the highest validation score ``distinct-2 - dull rate - top reply share`` of its greedy
+replies (the issue's goals; the raw reward kept a checkpoint that was duller than the start, and without
+the top reply's share a catch-all reply outside the dull list went unnoticed) among those whose
 validation perplexity rose by at most ``rl.max_ppl_rise`` over the starting model's.
 """
 
@@ -26,7 +27,7 @@ from common.vocab import Vocab
 from hw4_chatbot.config import HOMEWORK, ChatConfig, load_chatbot
 from hw4_chatbot.data import PairBatches, encode_query, load_splits
 from hw4_chatbot.decode import DecodeConfig, greedy_or_sample
-from hw4_chatbot.evaluate import distinct, dull_rate, perplexity
+from hw4_chatbot.evaluate import distinct, dull_rate, perplexity, top_reply_share
 from hw4_chatbot.model import Seq2Seq
 from hw4_chatbot.rewards import DialogueRewards, RewardWeights, RunningNorm, as_source, as_target
 from hw4_chatbot.train import Clock, ml_loss
@@ -114,8 +115,10 @@ def train_rl(run: Run[ChatConfig]) -> None:
     cfg.model, cfg.data = init.cfg.model, init.cfg.data
     vocab, policy = init.vocab, init.model.train()
     reference = copy.deepcopy(policy).eval().requires_grad_(False)
-    weights = RewardWeights(cfg.rl.w_ease, cfg.rl.w_flow, cfg.rl.w_coherence, cfg.rl.w_backward, cfg.rl.w_dull)
-    rewards = DialogueRewards(reference, backward, vocab, weights, cfg.data.max_reply_len, backward_vocab=back_vocab)
+    weights = RewardWeights(cfg.rl.w_ease, cfg.rl.w_flow, cfg.rl.w_coherence, cfg.rl.w_backward, cfg.rl.w_dull,
+                            cfg.rl.w_repeat)
+    rewards = DialogueRewards(reference, backward, vocab, weights, cfg.data.max_reply_len, backward_vocab=back_vocab,
+                              repeat_window=cfg.rl.repeat_window)
     norm = RunningNorm(cfg.rl.baseline_decay) if cfg.rl.normalize else None
     splits = load_splits(cfg.data)
     train, valid = PairBatches(splits.train, vocab, cfg.data.max_query_len), PairBatches(splits.valid, vocab)
@@ -134,6 +137,7 @@ def train_rl(run: Run[ChatConfig]) -> None:
         baseline.value = st["extra"]["baseline"]
         if norm is not None:
             norm.stats = st["extra"].get("reward_stats", {})
+        rewards.repeat.recent.extend(tuple(r) for r in st["extra"].get("recent_replies", []))
     run.say(f"RL from {cfg.rl.init_checkpoint}: start valid perplexity {ppl0:.2f}, "
             f"backward model {'yes' if backward is not None else 'no (coherence uses the forward term only)'}")
     rng = random.Random(cfg.seed + step)
@@ -144,19 +148,21 @@ def train_rl(run: Run[ChatConfig]) -> None:
         nonlocal best
         ppl = perplexity(policy, valid, device)
         replies = sample_replies(policy, valid_queries, vocab, greedy, cfg.data.max_query_len)
-        parts = rewards(valid_queries, replies, None)  # raw (unstandardised) components, for the log
+        parts = rewards(valid_queries, replies, None, remember=False)  # raw components, for the log
         words = [vocab.decode(r) for r in replies]
-        d2, dull = distinct(words, 2), dull_rate(words)
-        score = d2 - dull
+        d2, dull, top = distinct(words, 2), dull_rate(words), top_reply_share(words)
+        score = d2 - dull - top  # the top reply's share catches a catch-all reply missing from the dull list
         ok = ppl <= ppl0 * (1 + cfg.rl.max_ppl_rise)
         is_best = ok and score > best
         best = max(best, score) if ok else best
         run.log.log(step, valid_ppl=ppl, valid_score=score, valid_reward=float(parts["total"].mean()), distinct2=d2,
-                    dull=dull, **{f"valid_{k}": float(v.mean()) for k, v in parts.items() if k != "total"})
+                    dull=dull, top_share=top,
+                    **{f"valid_{k}": float(v.mean()) for k, v in parts.items() if k != "total"})
         run.say(f"step {step}: valid ppl {ppl:.2f} (start {ppl0:.2f}), greedy distinct-2 {d2:.3f}, dull {dull:.1%}, "
-                f"score {score:.3f}{' *best*' if is_best else ''}")
+                f"top reply {top:.1%}, score {score:.3f}{' *best*' if is_best else ''}")
         extra = {"vocab": vocab.itos, "kind": "rl", "best_score": best, "start_ppl": ppl0, "valid_ppl": ppl,
-                 "baseline": baseline.value, "reward_stats": norm.stats if norm is not None else {}}
+                 "baseline": baseline.value, "reward_stats": norm.stats if norm is not None else {},
+                 "recent_replies": [list(r) for r in rewards.repeat.recent]}
         if backward is not None:  # embedded so predict's MMI reranking needs only this file
             extra |= {"backward_model": config_to_dict(backward.cfg), "backward_vocab": back_vocab.itos}
         models = {"model": policy} | ({"backward": backward} if backward is not None else {})
@@ -191,4 +197,5 @@ def train_rl(run: Run[ChatConfig]) -> None:
             validate()
     if step % eval_every:
         validate()
-    run.say(f"done: best validation score (distinct-2 - dull) {best:.3f}; checkpoints in {run.run_dir}")
+    run.say(f"done: best validation score (distinct-2 - dull - top reply share) {best:.3f}; "
+            f"checkpoints in {run.run_dir}")

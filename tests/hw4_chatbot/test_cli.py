@@ -85,6 +85,16 @@ def test_rl_from_s2s_then_evaluate_table(tiny_run, tmp_path, capsys):
                        f"rl.backward_checkpoint={back / 'best.pt'}", "train.max_steps=6", "train.eval_every=3"]) == 0
     bot = load_chatbot(rl / "best.pt")
     assert bot.kind == "rl" and bot.backward is not None
+    # the repeat penalty's window travels in the checkpoint: 6 steps x 2 turns x 16 replies = 192 remembered,
+    # and 3 more steps after --resume fill the 256-reply window only if those 192 were restored
+    from common.checkpoint import load_checkpoint
+
+    assert len(load_checkpoint(rl / "last.pt", "hw4_chatbot")["extra"]["recent_replies"]) == 192
+    assert train.main(["--config", str(REPO / "hw4_chatbot/configs/tiny_rl.yaml"), "--run-dir", str(rl), "--quiet",
+                       "--resume", "--set", f"rl.init_checkpoint={tiny_run / 'best.pt'}",
+                       f"rl.backward_checkpoint={back / 'best.pt'}", "train.max_steps=9", "train.eval_every=3"]) == 0
+    state = load_checkpoint(rl / "last.pt", "hw4_chatbot")
+    assert state["step"] == 9 and len(state["extra"]["recent_replies"]) == 256
     capsys.readouterr()
     table = tmp_path / "table.md"
     assert evaluate.main(["--models", "S2S", "RL-mmi", "BEST", "--s2s", str(tiny_run / "best.pt"), "--rl",

@@ -5,7 +5,7 @@ import torch
 
 from common.vocab import Vocab
 from hw4_chatbot.data import PairBatches
-from hw4_chatbot.evaluate import corpus_bleu, distinct, dull_rate, perplexity
+from hw4_chatbot.evaluate import corpus_bleu, distinct, dull_rate, perplexity, top_reply_share
 
 
 def test_distinct_and_dull_by_hand():
@@ -14,6 +14,12 @@ def test_distinct_and_dull_by_hand():
     assert distinct(replies, 2) == pytest.approx(5 / 6)  # "know ." twice
     assert distinct([["a", "b"], ["a", "b"]], 2) == pytest.approx(1 / 2)
     assert dull_rate(replies) == pytest.approx(3 / 4)  # "i don't know .", "i know .", "what ?"
+
+
+def test_top_reply_share_by_hand():
+    replies = [["okay", "."], ["okay", "."], ["okay", "!"], ["no", "."], ["okay", "."]]
+    assert top_reply_share(replies) == pytest.approx(3 / 5)  # "okay ." 3 times; "okay !" is another reply
+    assert top_reply_share([]) == 0.0
 
 
 def test_bleu_by_hand():

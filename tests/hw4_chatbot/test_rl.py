@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from common.vocab import Vocab
@@ -112,3 +113,36 @@ def test_entropy_bonus_raises_policy_entropy():
     with torch.no_grad():
         after = float(reply_logprob_entropy(policy, queries, replies, vocab, 8)[2].mean())
     assert after > before + 0.2, (before, after)
+
+
+def test_repeat_penalty_counts_batch_and_window_by_hand():
+    """(share equal to the reply + share with the same first 3 tokens) / 2, over window + batch."""
+    from hw4_chatbot.rewards import RepeatPenalty
+
+    pen = RepeatPenalty(window=4, prefix=3)
+    # first batch, empty window: pool = the 4 replies; [5, 9] twice; [1, 2, 3, 4] and [1, 2, 3, 7] share a prefix
+    first = pen([[5, 9], [5, 9], [1, 2, 3, 4], [1, 2, 3, 7]])
+    assert first.tolist() == [(2 + 2) / 8, (2 + 2) / 8, (1 + 2) / 8, (1 + 2) / 8]
+    assert list(pen.recent) == [(5, 9), (5, 9), (1, 2, 3, 4), (1, 2, 3, 7)]
+    # validation-style call: pool = 4 remembered + 2 new = 6; nothing is remembered
+    second = pen([[5, 9], [8]], remember=False)
+    assert second.tolist() == pytest.approx([(3 + 3) / 12, (1 + 1) / 12])
+    assert len(pen.recent) == 4
+    # the window keeps only the last 4: after this batch it holds [1,2,3,7], [8], [8], [6]
+    pen([[8], [8], [6]])
+    assert list(pen.recent) == [(1, 2, 3, 7), (8,), (8,), (6,)]
+
+
+def test_dialogue_rewards_repeat_component_is_minus_the_penalty():
+    from hw4_chatbot.rewards import DialogueRewards, RewardWeights
+
+    vocab = Vocab.build("okay . you were right".split())
+    model = Seq2Seq(len(vocab), ModelConfig(emb=8, hidden=8, dropout=0.0))
+    rewards = DialogueRewards(model, None, vocab, RewardWeights(ease=0, flow=0, coherence=0, backward=0, repeat=2.0))
+    okay, right = vocab.encode("okay .".split()), vocab.encode("you were right .".split())
+    parts = rewards([[vocab.id("okay")]] * 4, [okay, okay, okay, right], None)
+    assert set(parts) == {"repeat", "total"}
+    assert parts["repeat"].tolist() == [-0.75, -0.75, -0.75, -0.25]
+    assert parts["total"].tolist() == [-1.5, -1.5, -1.5, -0.5]
+    # the next batch meets the remembered "okay ." replies: pool = 4 + 2, three plus one "okay ."
+    assert rewards([[1], [1]], [okay, right], None)["repeat"].tolist() == pytest.approx([-4 / 6, -2 / 6])
