@@ -6,6 +6,7 @@ import os
 import tarfile
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from common.errors import UserError
@@ -26,13 +27,18 @@ def new_run_dir(homework: str, run_dir: str | os.PathLike | None = None) -> Path
     return path
 
 
-def latest_checkpoint(homework: str, name: str = "best.pt") -> Path:
-    """The newest ``name`` under ``runs/<homework>/``; a clear error when there is none."""
+def latest_checkpoint(homework: str, name: str = "best.pt", accept: Callable[[Path], bool] | None = None,
+                      kind: str = "") -> Path:
+    """The newest ``name`` under ``runs/<homework>/``; a clear error when there is none.
+
+    ``accept(run_dir)`` narrows the choice to runs of one ``kind`` (e.g. a chatbot's backward model).
+    """
     root = runs_root() / homework
-    found = sorted(root.glob(f"*/{name}"), key=lambda p: p.stat().st_mtime) if root.is_dir() else []
+    found = [p for p in root.glob(f"*/{name}") if accept is None or accept(p.parent)] if root.is_dir() else []
     if not found:
-        raise UserError(f"no {name} under {root}/: train first (python -m {homework}.train) or pass --checkpoint")
-    return found[-1]
+        what = f"{kind} {name}" if kind else name
+        raise UserError(f"no {what} under {root}/: train first (python -m {homework}.train) or pass --checkpoint")
+    return max(found, key=lambda p: p.stat().st_mtime)
 
 
 def data_root(required: bool = False) -> Path | None:

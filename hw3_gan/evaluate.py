@@ -180,8 +180,9 @@ def _main(args: argparse.Namespace) -> int:
     say(f"classifier: {clf_path} (real-image accuracy {info.get('real_accuracy')})")
     real = real_reference(args.data, info.get("holdout_percent", 20.0))
     cascade = Path(args.cascade) if args.cascade else None
-    if cascade is None and data_root() is not None and (data_root() / "hw3" / "lbpcascade_animeface.xml").is_file():
-        cascade = data_root() / "hw3" / "lbpcascade_animeface.xml"
+    root = data_root()
+    if cascade is None and root is not None and (root / "hw3" / "lbpcascade_animeface.xml").is_file():
+        cascade = root / "hw3" / "lbpcascade_animeface.xml"
     if cascade is not None and not cascade.is_file():
         raise UserError(f"{cascade}: cascade file not found")
     res = evaluate(images, requests, net, real, cascade, args.seed)

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from common.device import select_device
+from common.device import select_device, set_threads
 from common.errors import run_cli
 from common.files import atomic_write
 from common.metrics import say
@@ -137,8 +137,7 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def impl(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     rows, _ = evaluate_models(args.models, args.s2s, args.rl, args.backward, select_device(args.device),
                               args.limit, args.latency_n)
     table = markdown_table(rows)
@@ -160,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-n", type=int, default=100, help="queries timed one at a time")
     p.add_argument("--out", help="also write the markdown table here")
     p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: the cores that are free)")
     return p
 
 

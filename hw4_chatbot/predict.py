@@ -20,11 +20,11 @@ import yaml
 from common.batching import pad_batch
 from common.cli import add_checkpoint_arg
 from common.config import config_from_dict, load_config
-from common.device import select_device
+from common.device import select_device, set_threads
 from common.errors import UserError, run_cli
 from common.files import atomic_write
 from common.metrics import say
-from common.runs import runs_root
+from common.runs import latest_checkpoint
 from common.text import read_lines
 from hw4_chatbot.config import HOMEWORK, Chatbot, load_chatbot
 from hw4_chatbot.data import encode_query, normalize
@@ -52,21 +52,18 @@ def preset(name: str) -> Preset:
     return table[name]
 
 
+def run_kind(run_dir: Path) -> str:
+    """What a run trained (s2s, backward or rl), read from its saved config.yaml ("" if unreadable)."""
+    try:
+        cfg = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return ""
+    return "rl" if cfg.get("mode") == "rl" else "backward" if cfg.get("data", {}).get("reverse") else "s2s"
+
+
 def find_checkpoint(kind: str) -> Path:
-    """The newest ``best.pt`` of a run that trained ``kind`` (s2s, backward or rl), told by its config.yaml."""
-    root = runs_root() / HOMEWORK
-    found = []
-    for ckpt in root.glob("*/best.pt") if root.is_dir() else []:
-        try:
-            cfg = yaml.safe_load((ckpt.parent / "config.yaml").read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError):
-            continue
-        run_kind = "rl" if cfg.get("mode") == "rl" else "backward" if cfg.get("data", {}).get("reverse") else "s2s"
-        if run_kind == kind:
-            found.append(ckpt)
-    if not found:
-        raise UserError(f"no {kind} best.pt under {root}/: train one first or pass --checkpoint")
-    return max(found, key=lambda p: p.stat().st_mtime)
+    """The newest ``best.pt`` of a run that trained ``kind`` (s2s, backward or rl)."""
+    return latest_checkpoint(HOMEWORK, accept=lambda run_dir: run_kind(run_dir) == kind, kind=kind)
 
 
 class Responder:
@@ -123,8 +120,7 @@ def _flat(cfg: DecodeConfig) -> list[tuple[str, object]]:
 
 def impl(args: argparse.Namespace) -> int:
     device = select_device(args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     preset(args.model)  # an unknown name fails before any work
     lines = read_lines(args.input)  # UserError naming the file when missing, a folder or binary
     if not lines:
@@ -146,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backward", help="backward model for MMI presets (default: newest backward run)")
     p.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
                    help="decoding overrides, e.g. --set strategy=beam beam=10")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: the cores that are free)")
     return p
 
 

@@ -66,6 +66,9 @@ def test_latest_checkpoint(tmp_path, monkeypatch):
         (tmp_path / "hw9" / name).mkdir(parents=True)
         (tmp_path / "hw9" / name / "best.pt").write_bytes(b"x")
     assert latest_checkpoint("hw9").parent.name in {"a", "b"}
+    assert latest_checkpoint("hw9", accept=lambda run: run.name == "a").parent.name == "a"
+    with pytest.raises(UserError, match="no backward best.pt under"):
+        latest_checkpoint("hw9", accept=lambda run: False, kind="backward")
 
 
 def test_unpack_zip_once(tmp_path, monkeypatch):
