@@ -2,7 +2,7 @@
 generate for the course's testing_tags.txt, and report the evaluation figures, training images/s
 against the standard DCGAN measured in the same process, and generation time.
 
-    MLDS_DATA=../shared/data /work/cpu1 .venv/bin/python benchmarks/hw3_gan.py --out benchmarks/out/hw3_gan
+    MLDS_DATA=/path/to/course_data python benchmarks/hw3_gan.py --out benchmarks/out/hw3_gan
 
 ``--train-run DIR`` reuses a run already trained with hw3_gan/configs/cpu.yaml (its metrics.jsonl
 gives the training figures) and ``--classifier FILE`` an evaluation classifier already trained.

@@ -1,10 +1,10 @@
 """HW4 benchmark: S2S for N CPU minutes, the backward model, RL for M minutes, then the held-out table.
 
-    /work/cpu1 .venv/bin/python benchmarks/hw4_chatbot.py --out benchmarks/out/hw4 --stages s2s
-    /work/cpu1 .venv/bin/python benchmarks/hw4_chatbot.py --out benchmarks/out/hw4 --stages backward
-    /work/cpu1 .venv/bin/python benchmarks/hw4_chatbot.py --out benchmarks/out/hw4 --stages rl eval
+    MLDS_DATA=/path/to/course_data python benchmarks/hw4_chatbot.py --out benchmarks/out/hw4 --stages s2s
+    MLDS_DATA=/path/to/course_data python benchmarks/hw4_chatbot.py --out benchmarks/out/hw4 --stages backward
+    MLDS_DATA=/path/to/course_data python benchmarks/hw4_chatbot.py --out benchmarks/out/hw4 --stages rl eval
 
-Stages can run in separate processes (the backward model on the other core while S2S trains);
+Stages can run in separate processes (the backward model on another core while S2S trains);
 each writes its run folder under ``--out``. Needs MLDS_DATA (the real Cornell pairs).
 """
 

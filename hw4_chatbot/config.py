@@ -35,7 +35,7 @@ class TrainConfig:
 class RLConfig:
     init_checkpoint: str = ""  # the S2S best.pt the policy starts from (also the frozen forward model)
     backward_checkpoint: str = ""  # best.pt of a run with data.reverse=true: p(query | reply)
-    # defaults = configs/rl.yaml, the measured run (docs/results_hw4_chatbot.md)
+    # defaults = configs/rl.yaml, the measured run (docs/RESULTS.md, HW4)
     turns: int = 2  # simulated turns per episode (agents alternate; both are copies of the policy)
     batch_size: int = 32
     w_ease: float = 0.0  # ease of answering: -log p(dull reply | generated) per token (Li et al.)

@@ -4,7 +4,7 @@
 - information flow: ``-log cos(own turn, own previous turn)`` on encoder summaries;
 - semantic coherence: ``log p_fwd(reply | query) / len + log p_back(query | reply) / len``.
 
-Additions for short CPU runs (see docs/results_hw4_chatbot.md): the backward half of coherence on its
+Additions for short CPU runs (see docs/RESULTS.md, HW4): the backward half of coherence on its
 own weight (the forward half favours the most generic reply), a direct dull-reply penalty, and a
 running per-component standardisation so that no term steers just because its spread is largest.
 """

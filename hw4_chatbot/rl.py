@@ -5,7 +5,7 @@ replying to the previous turn by sampling. Every turn is scored by :class:`Dialo
 component standardised by running statistics when ``rl.normalize``); the maximum-likelihood loss on
 real pairs and an entropy bonus are mixed in, gradients are clipped. The checkpoint kept as best is
 the one with the highest validation score ``distinct-2 - dull rate - top reply share`` of its greedy
-replies (the issue's goals; the raw reward kept a checkpoint that was duller than the start, and without
+replies (the project's goals; the raw reward kept a checkpoint that was duller than the start, and without
 the top reply's share a catch-all reply outside the dull list went unnoticed) among those whose
 validation perplexity rose by at most ``rl.max_ppl_rise`` over the starting model's.
 """
