@@ -1,4 +1,5 @@
-"""Atomic writes: a killed process never leaves a half-written file or folder behind."""
+"""Safe writes: a killed process never leaves a half-written file, and no command writes over an
+input or deletes what it did not write."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -15,9 +16,17 @@ import torch
 from common.errors import UserError
 
 
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it; set straight back
+    os.umask(mask)
+    return mask
+
+
 def _temp_beside(path: Path, suffix: str = ".tmp") -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
+    # mkstemp creates 0600; a finished output gets the mode any other program would give it
+    os.chmod(tmp, 0o666 & ~_umask())
     return Path(tmp)
 
 
@@ -26,11 +35,45 @@ def ensure_parent(path: str | os.PathLike) -> Path:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UserError(f"{path.parent}: is a file, expected a folder") from None
     except OSError as exc:
         raise UserError(f"{path.parent}: cannot create folder ({exc.strerror})") from None
+    if not path.parent.is_dir():
+        raise UserError(f"{path.parent}: is a file, expected a folder")
     if not os.access(path.parent, os.W_OK):
         raise UserError(f"{path.parent}: folder is not writable")
     return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: same resolved path, or (hard links) same inode."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_outputs(outputs: Iterable[str | os.PathLike | None], inputs: Iterable[str | os.PathLike | None] = ()) -> None:
+    """Refuse outputs that would destroy something: an input, another output, or a folder.
+
+    Every command with an output calls this before its slow part, so a mistyped command line
+    fails at once and leaves every file as it was.
+    """
+    outs = [Path(p) for p in outputs if p]
+    ins = [Path(p) for p in inputs if p]
+    for i, out in enumerate(outs):
+        if out.is_dir():
+            raise UserError(f"{out}: is a folder, expected an output file")
+        for other in ins:
+            if _same_file(out, other):
+                raise UserError(f"{out}: is also an input ({other}); choose another output file")
+        for other in outs[:i]:
+            if _same_file(out, other):
+                raise UserError(f"{out}: given as two outputs ({other}); choose different files")
+        ensure_parent(out)
 
 
 @contextlib.contextmanager
@@ -42,6 +85,8 @@ def atomic_write(
     On any exception the temp file is removed and ``path`` is left untouched.
     """
     path = ensure_parent(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, expected an output file")
     tmp = _temp_beside(path)
     binary = "b" in mode
     try:
@@ -61,20 +106,54 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
         torch.save(obj, f)
 
 
+def make_folder(path: str | os.PathLike) -> Path:
+    """Create ``path`` (and parents) if missing; an existing file there is a :class:`UserError`."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path}: is a file, expected a folder")
+    ensure_parent(path / "x")
+    return path
+
+
+@contextlib.contextmanager
+def staged_files(folder: str | os.PathLike) -> Iterator[Path]:
+    """Write files into a hidden staging folder; on success move each into ``folder``.
+
+    Only the files written are moved, each by an atomic rename: whatever else ``folder`` holds is
+    left alone. On failure nothing is moved, and a ``folder`` this call created is removed again.
+    """
+    folder = Path(folder)
+    created = not folder.exists()
+    make_folder(folder)
+    stage = Path(tempfile.mkdtemp(prefix=".staging.", dir=folder))
+    try:
+        yield stage
+        for item in sorted(stage.iterdir()):
+            if (folder / item.name).is_dir():
+                raise UserError(f"{folder / item.name}: is a folder, expected an output file")
+        for item in sorted(stage.iterdir()):
+            os.chmod(item, 0o666 & ~_umask())
+            os.replace(item, folder / item.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+        if created and not any(folder.iterdir()):
+            folder.rmdir()
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Build a folder under a temp name and rename it into place (replacing any old one) on success."""
+    """Build a new folder under a temp name and rename it into place on success.
+
+    Never replaces anything: a ``path`` that exists by then is an error (cache folders only).
+    """
     path = ensure_parent(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         yield tmp
         if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
-            os.replace(path, old / "x")
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+            raise UserError(f"{path}: already exists, not replaced")
+        os.chmod(tmp, 0o777 & ~_umask())
+        os.rename(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

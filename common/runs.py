@@ -20,24 +20,51 @@ def runs_root() -> Path:
     return Path(os.environ.get("MLDS_RUNS", "runs"))
 
 
-def new_run_dir(homework: str, run_dir: str | os.PathLike | None = None) -> Path:
-    """``run_dir`` if given, else ``runs/<homework>/<timestamp>``; created."""
-    path = Path(run_dir) if run_dir else runs_root() / homework / time.strftime("%Y%m%d-%H%M%S")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+# What a training run writes into its folder; any of them there means the folder holds a run.
+RUN_FILES = ("config.yaml", "last.pt", "best.pt", "metrics.jsonl")
+
+
+def default_run_dir(homework: str) -> Path:
+    """``runs/<homework>/<timestamp>``, where a run goes without ``--run-dir``."""
+    return runs_root() / homework / time.strftime("%Y%m%d-%H%M%S")
+
+
+def check_new_run_dir(path: Path) -> None:
+    """Refuse a run folder that is a file or already holds a run, before anything is written."""
+    if path.exists() and not path.is_dir():
+        raise UserError(f"--run-dir {path}: is a file, expected a run folder")
+    held = [name for name in RUN_FILES if (path / name).exists()]
+    if held:
+        raise UserError(f"--run-dir {path}: already holds a run ({held[0]}); add --resume to continue it, "
+                        "or choose another --run-dir")
+
+
+def resume_dir(homework: str, run_dir: str | os.PathLike | None) -> Path:
+    """The run folder ``--resume`` continues: the one given, else the newest with a ``last.pt``."""
+    if run_dir:
+        path = Path(run_dir)
+        if not (path / "last.pt").is_file():
+            raise UserError(f"--resume: {path / 'last.pt'} not found (nothing to resume; drop --resume to start)")
+        return path
+    root = runs_root() / homework
+    found = sorted(root.glob("*/last.pt"), key=lambda p: p.stat().st_mtime) if root.is_dir() else []
+    if not found:
+        raise UserError(f"--resume: no last.pt under {root}/ (pass --run-dir)")
+    return found[-1].parent
 
 
 def latest_checkpoint(homework: str, name: str = "best.pt", accept: Callable[[Path], bool] | None = None,
-                      kind: str = "") -> Path:
+                      kind: str = "", flag: str = "--checkpoint") -> Path:
     """The newest ``name`` under ``runs/<homework>/``; a clear error when there is none.
 
-    ``accept(run_dir)`` narrows the choice to runs of one ``kind`` (e.g. a chatbot's backward model).
+    ``accept(run_dir)`` narrows the choice to runs of one ``kind`` (e.g. a chatbot's backward model);
+    ``flag`` is the command's option that names a checkpoint instead.
     """
     root = runs_root() / homework
     found = [p for p in root.glob(f"*/{name}") if accept is None or accept(p.parent)] if root.is_dir() else []
     if not found:
         what = f"{kind} {name}" if kind else name
-        raise UserError(f"no {what} under {root}/: train first (python -m {homework}.train) or pass --checkpoint")
+        raise UserError(f"no {what} under {root}/: train first (python -m {homework}.train) or pass {flag}")
     return max(found, key=lambda p: p.stat().st_mtime)
 
 
@@ -84,6 +111,7 @@ def unpack(archive: str | os.PathLike, name: str | None = None) -> Path:
             else:
                 with tarfile.open(archive) as tf:
                     tf.extractall(tmp, filter="data")
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
-        raise UserError(f"{archive}: cannot unpack ({exc})") from None
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{archive}: cannot unpack ({reason})") from None
     return dest

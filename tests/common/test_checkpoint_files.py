@@ -78,7 +78,7 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
     assert [p.name for p in target.parent.iterdir()] == ["out.csv"]
 
 
-def test_atomic_dir_all_or_nothing(tmp_path):
+def test_atomic_dir_all_or_nothing_and_never_replaces(tmp_path):
     with pytest.raises(RuntimeError):
         with atomic_dir(tmp_path / "samples") as d:
             (d / "a.jpg").write_text("x")
@@ -86,7 +86,8 @@ def test_atomic_dir_all_or_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
     with atomic_dir(tmp_path / "samples") as d:
         (d / "a.jpg").write_text("x")
-    with atomic_dir(tmp_path / "samples") as d:
-        (d / "b.jpg").write_text("y")
-    assert [p.name for p in (tmp_path / "samples").iterdir()] == ["b.jpg"]
+    with pytest.raises(UserError, match="already exists"):
+        with atomic_dir(tmp_path / "samples") as d:
+            (d / "b.jpg").write_text("y")
+    assert [p.name for p in (tmp_path / "samples").iterdir()] == ["a.jpg"]
     assert [p.name for p in tmp_path.iterdir()] == ["samples"]

@@ -61,7 +61,7 @@ def _impl(args) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = train_parser("toy", "toy trainer for tests")
-    parser.set_defaults(config=None)  # defaults + --set only
+    parser.set_defaults(default_config=None)  # defaults + --set only
     return run_cli(_impl, parser, argv)
 
 
