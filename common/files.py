@@ -73,7 +73,18 @@ def check_outputs(outputs: Iterable[str | os.PathLike | None], inputs: Iterable[
         for other in outs[:i]:
             if _same_file(out, other):
                 raise UserError(f"{out}: given as two outputs ({other}); choose different files")
-        ensure_parent(out)
+        _check_creatable(out.parent)
+
+
+def _check_creatable(folder: Path) -> None:
+    """Whether ``folder`` exists or could be created, without creating it (a failed command leaves none)."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"{folder}: cannot create folder ({existing} is a file)")
+    if not os.access(existing, os.W_OK):
+        raise UserError(f"{existing}: folder is not writable")
 
 
 @contextlib.contextmanager

@@ -6,6 +6,7 @@ Each homework keeps its own training loop; this only removes the boilerplate bef
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -61,6 +62,18 @@ class Run(Generic[C]):
         return self.resume_state
 
 
+class _Once:
+    """Call ``fn`` the first time this is called, never again."""
+
+    def __init__(self, fn: Callable[[], None]):
+        self.fn: Callable[[], None] | None = fn
+
+    def __call__(self) -> None:
+        if self.fn is not None:
+            fn, self.fn = self.fn, None
+            fn()
+
+
 def _run_config(homework: str, cfg_cls: type[C], args: argparse.Namespace) -> tuple[C, Path, dict | None]:
     """Config, run folder and (on ``--resume``) the checkpoint, all checked before anything is written."""
     overrides = list(args.overrides) + ([f"device={args.device}"] if getattr(args, "device", None) else [])
@@ -90,14 +103,17 @@ def start_run(homework: str, cfg_cls: type[C], args: argparse.Namespace, keep_la
     device = process_device(device, env)
     threads = set_threads(cfg.threads)
     set_seed(cfg.seed + env.rank)
+    record = None
     if resume_state is None:
         barrier(env)  # every process has checked the folder before the first one writes into it
         if env.is_main:
             make_folder(run_dir)
-            save_config(cfg, run_dir / "config.yaml")
         barrier(env)
-    run = Run(homework, cfg, run_dir, device, env, threads, MetricsLog(run_dir, env.is_main),
-              CheckpointManager(run_dir, keep_last), resume_state, args.quiet)
+        record = _Once(lambda: save_config(cfg, run_dir / "config.yaml"))
+    # config.yaml is written with the first metric or checkpoint: a run that fails while loading its
+    # data leaves no trace that would make the folder look taken
+    run = Run(homework, cfg, run_dir, device, env, threads, MetricsLog(run_dir, env.is_main, before_first_write=record),
+              CheckpointManager(run_dir, keep_last, before_first_save=record), resume_state, args.quiet)
     world = f", {env.world_size} processes" if env.enabled else ""
     run.say(f"{homework}: run folder {run_dir}, device {device}, {threads} threads{world}")
     return run
