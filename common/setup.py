@@ -54,7 +54,9 @@ class Run(Generic[C]):
         try:
             restore(self.resume_state, **objects)
         except (KeyError, RuntimeError, ValueError) as exc:
-            reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+            # torch's first line is a heading ("Error(s) in loading ...:"); the next says what differs
+            lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()] or [type(exc).__name__]
+            reason = (lines[1] if lines[0].endswith(":") and len(lines) > 1 else lines[0])[:200]
             raise UserError(f"{self.run_dir / 'last.pt'}: does not fit this run's model ({reason})") from None
         if self.env.is_main:
             save_config(self.cfg, self.run_dir / "config.yaml")  # records a changed budget, say

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import torch
 
-from common.checkpoint import make_state, restore
+from common.checkpoint import make_state
 from common.cli import train_parser
-from common.config import config_to_dict
+from common.config import config_to_dict, param
 from common.distributed import cleanup, unwrap, wrap_model
 from common.errors import run_cli
 from common.setup import start_run
@@ -27,19 +27,20 @@ class ToyConfig:
     seed: int = 0
     device: str = "cpu"
     threads: int = 1
-    steps: int = 30
-    sleep: float = 0.0
+    steps: int = param(30, gt=0, resume=True)
+    sleep: float = param(0.0, ge=0, resume=True)
+    hidden: int = param(16, gt=0)
 
 
 def _impl(args) -> int:
     run = start_run("toy", ToyConfig, args)
     cfg = run.cfg
-    model = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Dropout(0.3), torch.nn.Linear(16, 1))
+    model = torch.nn.Sequential(torch.nn.Linear(4, cfg.hidden), torch.nn.Dropout(0.3),
+                                torch.nn.Linear(cfg.hidden, 1))
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     step = 0
     if run.resume_state is not None:
-        restore(run.resume_state, models={"model": model}, optimizers={"opt": opt})
-        step = run.resume_state["step"]
+        step = run.restore(models={"model": model}, optimizers={"opt": opt})["step"]
     ddp = wrap_model(model, run.env, run.device)
     while step < cfg.steps:
         g = torch.Generator().manual_seed(cfg.seed * 100003 + step * 17 + run.env.rank)
