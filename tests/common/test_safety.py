@@ -113,8 +113,8 @@ def test_train_refuses_a_run_folder_that_holds_a_run_or_is_a_file(tmp_path, caps
     run = user_folder(tmp_path / "run")
     assert _toy(run, "--set", "steps=3") == 0
     assert_user_file_kept(run)
-    assert_refused(toy_train.main, ["--run-dir", run, "--quiet", "--set", "steps=3"], "already holds a run (config.yaml); "
-                   "add --resume", capsys, [tmp_path])
+    assert_refused(toy_train.main, ["--run-dir", run, "--quiet", "--set", "steps=3"],
+                   "already holds a run (config.yaml); add --resume", capsys, [tmp_path])
     (tmp_path / "file").write_text("x")
     assert_refused(toy_train.main, ["--run-dir", tmp_path / "file"], "is a file, expected a run folder", capsys,
                    [tmp_path])
