@@ -73,11 +73,13 @@ def check_outputs(outputs: Iterable[str | os.PathLike | None], inputs: Iterable[
         for other in outs[:i]:
             if _same_file(out, other):
                 raise UserError(f"{out}: given as two outputs ({other}); choose different files")
-        _check_creatable(out.parent)
+        check_creatable(out.parent)
 
 
-def _check_creatable(folder: Path) -> None:
-    """Whether ``folder`` exists or could be created, without creating it (a failed command leaves none)."""
+def check_creatable(folder: str | os.PathLike) -> None:
+    """Refuse a ``folder`` that neither exists nor could be created; creates nothing (a command that
+    fails later leaves no empty folder behind)."""
+    folder = Path(folder)
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent

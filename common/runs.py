@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from common.errors import UserError
-from common.files import atomic_dir
+from common.files import atomic_dir, check_creatable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,6 +33,7 @@ def check_new_run_dir(path: Path) -> None:
     """Refuse a run folder that is a file or already holds a run, before anything is written."""
     if path.exists() and not path.is_dir():
         raise UserError(f"--run-dir {path}: is a file, expected a run folder")
+    check_creatable(path)
     held = [name for name in RUN_FILES if (path / name).exists()]
     if held:
         raise UserError(f"--run-dir {path}: already holds a run ({held[0]}); add --resume to continue it, "

@@ -108,12 +108,9 @@ def start_run(homework: str, cfg_cls: type[C], args: argparse.Namespace, keep_la
     record = None
     if resume_state is None:
         barrier(env)  # every process has checked the folder before the first one writes into it
-        if env.is_main:
-            make_folder(run_dir)
-        barrier(env)
-        record = _Once(lambda: save_config(cfg, run_dir / "config.yaml"))
-    # config.yaml is written with the first metric or checkpoint: a run that fails while loading its
-    # data leaves no trace that would make the folder look taken
+        record = _Once(lambda: save_config(cfg, make_folder(run_dir) / "config.yaml"))
+    # The folder and its config.yaml appear with the first metric or checkpoint: a run that fails
+    # while loading its data leaves nothing behind, and nothing that would make the folder look taken.
     run = Run(homework, cfg, run_dir, device, env, threads, MetricsLog(run_dir, env.is_main, before_first_write=record),
               CheckpointManager(run_dir, keep_last, before_first_save=record), resume_state, args.quiet)
     world = f", {env.world_size} processes" if env.enabled else ""

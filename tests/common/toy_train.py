@@ -55,6 +55,7 @@ def _impl(args) -> int:
             run.ckpt.save(make_state("toy", models={"model": model}, optimizers={"opt": opt}, step=step,
                                      config=config_to_dict(cfg)))
         time.sleep(cfg.sleep)
+    run.run_dir.mkdir(parents=True, exist_ok=True)
     torch.save(unwrap(ddp).state_dict(), run.run_dir / f"params_rank{run.env.rank}.pt")
     cleanup(run.env)
     return 0
