@@ -29,6 +29,16 @@ def default_run_dir(homework: str) -> Path:
     return runs_root() / homework / time.strftime("%Y%m%d-%H%M%S")
 
 
+def fresh_run_dir(path: str | os.PathLike) -> Path:
+    """``path``, or ``path-2``, ``path-3``, ...: the first that holds no run (demos that run again)."""
+    path, n = Path(path), 1
+    candidate = path
+    while candidate.exists() and (not candidate.is_dir() or any((candidate / f).exists() for f in RUN_FILES)):
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+    return candidate
+
+
 def check_new_run_dir(path: Path) -> None:
     """Refuse a run folder that is a file or already holds a run, before anything is written."""
     if path.exists() and not path.is_dir():
