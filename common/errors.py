@@ -19,6 +19,13 @@ def _raise_argument_error(message: str) -> None:
     raise _ArgumentError(message)
 
 
+def one_line(text: object, limit: int = 300) -> str:
+    """``text`` on one line: some library messages (tarfile's, torch's) span several."""
+    parts = [part.strip().lstrip("- ").strip() for part in str(text).splitlines()]
+    joined = "; ".join(p for p in parts if p).replace(":;", ":")
+    return joined if len(joined) <= limit else joined[: limit - 3] + "..."
+
+
 def where(path: object, line: int | None = None) -> str:
     """Format a location the way compilers do: ``path:line``."""
     return f"{path}:{line}" if line is not None else str(path)
@@ -47,5 +54,5 @@ def run_cli(
     except UserError as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc, 1000)}", file=sys.stderr)
         return 2

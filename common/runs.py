@@ -9,7 +9,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from common.errors import UserError
+from common.errors import UserError, one_line
 from common.files import atomic_dir, check_creatable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -123,6 +123,5 @@ def unpack(archive: str | os.PathLike, name: str | None = None) -> Path:
                 with tarfile.open(archive) as tf:
                     tf.extractall(tmp, filter="data")
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{archive}: cannot unpack ({reason})") from None
+        raise UserError(f"{archive}: cannot unpack ({one_line(exc) or type(exc).__name__})") from None
     return dest

@@ -177,3 +177,15 @@ def test_time_budget_is_one_decision_across_ranks():
     results = mp.Manager().dict()
     mp.spawn(_budget_rank, args=(port, results), nprocs=2, join=True)
     assert dict(results) == {0: True, 1: True}
+
+
+def test_unreadable_archive_is_one_line(tmp_path, monkeypatch):
+    from common.runs import unpack
+
+    monkeypatch.setenv("MLDS_CACHE", str(tmp_path / "cache"))
+    bad = tmp_path / "data.tar.gz"
+    bad.write_bytes(b"\x1f\x8b\x08junk")
+    with pytest.raises(UserError) as err:
+        unpack(bad)
+    assert str(err.value).startswith(f"{bad}: cannot unpack (") and "\n" not in str(err.value)
+    assert not list((tmp_path / "cache" / "unpacked").iterdir())  # no half-unpacked folder
