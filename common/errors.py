@@ -21,7 +21,8 @@ def _raise_argument_error(message: str) -> None:
 
 def one_line(text: object, limit: int = 300) -> str:
     """``text`` on one line: some library messages (tarfile's, torch's) span several."""
-    parts = [part.strip().lstrip("- ").strip() for part in str(text).splitlines()]
+    parts = [part.strip() for part in str(text).splitlines()]
+    parts = [part[2:] if part.startswith("- ") else part for part in parts]  # tarfile's bullet list
     joined = "; ".join(p for p in parts if p).replace(":;", ":")
     return joined if len(joined) <= limit else joined[: limit - 3] + "..."
 

@@ -17,7 +17,7 @@ from common.checkpoint import CheckpointManager, load_checkpoint, restore
 from common.config import load_config, read_config_file, resume_config, save_config
 from common.device import select_device, set_threads
 from common.distributed import DistEnv, barrier, init_distributed, process_device
-from common.errors import UserError
+from common.errors import UserError, one_line
 from common.files import make_folder
 from common.metrics import MetricsLog, say
 from common.runs import check_new_run_dir, default_run_dir, resume_dir
@@ -54,9 +54,7 @@ class Run(Generic[C]):
         try:
             restore(self.resume_state, **objects)
         except (KeyError, RuntimeError, ValueError) as exc:
-            # torch's first line is a heading ("Error(s) in loading ...:"); the next says what differs
-            lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()] or [type(exc).__name__]
-            reason = (lines[1] if lines[0].endswith(":") and len(lines) > 1 else lines[0])[:200]
+            reason = one_line(exc, 240) or type(exc).__name__
             raise UserError(f"{self.run_dir / 'last.pt'}: does not fit this run's model ({reason})") from None
         if self.env.is_main:
             save_config(self.cfg, self.run_dir / "config.yaml")  # records a changed budget, say
