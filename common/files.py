@@ -15,6 +15,9 @@ import torch
 
 from common.errors import UserError
 
+# Marks a folder of generated sample data, so generating it again may replace it.
+SAMPLE_MARK = ".sample_data"
+
 
 def _umask() -> int:
     mask = os.umask(0)  # the only way to read it; set straight back
@@ -154,19 +157,29 @@ def staged_files(folder: str | os.PathLike) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Build a new folder under a temp name and rename it into place on success.
+def atomic_dir(path: str | os.PathLike, mark: str | None = None) -> Iterator[Path]:
+    """Build a folder under a temp name and rename it into place on success.
 
-    Never replaces anything: a ``path`` that exists by then is an error (cache folders only).
+    An existing ``path`` is replaced only when it holds the file ``mark``, which this call also
+    writes into the new folder: proof that an earlier call made it (regenerated sample data).
+    Without ``mark`` nothing is ever replaced.
     """
     path = ensure_parent(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         yield tmp
-        if path.exists():
-            raise UserError(f"{path}: already exists, not replaced")
         os.chmod(tmp, 0o777 & ~_umask())
-        os.rename(tmp, path)
+        if mark is not None:
+            (tmp / mark).write_text("written by this program; replaced when written again\n", encoding="utf-8")
+        if path.exists():
+            if mark is None or not (path / mark).is_file():
+                raise UserError(f"{path}: already exists and was not written here; not replaced")
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+            os.replace(path, old / path.name)
+            os.rename(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

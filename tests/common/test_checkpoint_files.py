@@ -91,3 +91,12 @@ def test_atomic_dir_all_or_nothing_and_never_replaces(tmp_path):
             (d / "b.jpg").write_text("y")
     assert [p.name for p in (tmp_path / "samples").iterdir()] == ["a.jpg"]
     assert [p.name for p in tmp_path.iterdir()] == ["samples"]
+    with pytest.raises(UserError, match="not written here"):  # a mark is no licence to replace others' folders
+        with atomic_dir(tmp_path / "samples", mark=".made") as d:
+            pass
+    with atomic_dir(tmp_path / "gen", mark=".made") as d:
+        (d / "a").write_text("1")
+    with atomic_dir(tmp_path / "gen", mark=".made") as d:  # its own earlier output: replaced
+        (d / "b").write_text("2")
+    assert sorted(p.name for p in (tmp_path / "gen").iterdir()) == [".made", "b"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gen", "samples"]
