@@ -23,20 +23,29 @@ def train_parser(homework: str, description: str) -> argparse.ArgumentParser:
     return p
 
 
-def positive_int(text: str) -> int:
-    """An argparse ``type`` for counts and sizes that must be at least 1."""
+def _whole_number(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type`` for counts and sizes that must be at least 1."""
+    return _whole_number(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse ``type`` for counts where 0 means "all" or "automatic"."""
+    return _whole_number(text, 0)
 
 
 def add_checkpoint_arg(p: argparse.ArgumentParser, homework: str) -> None:
     """``--checkpoint --device --threads --debug``, read by :func:`common.setup.start_inference`."""
     p.add_argument("--checkpoint", help=f"model checkpoint (default: newest runs/{homework}/*/best.pt)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: the cores that are free)")
+    p.add_argument("--threads", type=non_negative_int, default=0, help="CPU threads (0: the cores that are free)")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")

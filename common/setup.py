@@ -58,8 +58,18 @@ class Run(Generic[C]):
             raise UserError(f"{self.run_dir / 'last.pt'}: does not fit this run's model ({reason})") from None
         if self.env.is_main:
             save_config(self.cfg, self.run_dir / "config.yaml")  # records a changed budget, say
-        self.say(f"{self.homework}: resumed at step {self.resume_state['step']}")
+        self.say(f"{self.homework}: resumed at step {self.resume_state['step']}; {self._where()}")
         return self.resume_state
+
+    def _where(self) -> str:
+        world = f", {self.env.world_size} processes" if self.env.enabled else ""
+        return f"run folder {self.run_dir}, device {self.device}, {self.threads} threads{world}"
+
+    def _first_record(self) -> None:
+        """The folder and its config.yaml appear with the first metric or checkpoint, so a run that
+        fails while loading its data leaves nothing behind, nothing that would make the folder look taken."""
+        save_config(self.cfg, make_folder(self.run_dir) / "config.yaml")
+        self.say(f"{self.homework}: {self._where()}")
 
 
 class _Once:
@@ -103,16 +113,12 @@ def start_run(homework: str, cfg_cls: type[C], args: argparse.Namespace, keep_la
     device = process_device(device, env)
     threads = set_threads(cfg.threads)
     set_seed(cfg.seed + env.rank)
-    record = None
+    run = Run(homework, cfg, run_dir, device, env, threads, MetricsLog(run_dir, env.is_main),
+              CheckpointManager(run_dir, keep_last), resume_state, args.quiet)
     if resume_state is None:
         barrier(env)  # every process has checked the folder before the first one writes into it
-        record = _Once(lambda: save_config(cfg, make_folder(run_dir) / "config.yaml"))
-    # The folder and its config.yaml appear with the first metric or checkpoint: a run that fails
-    # while loading its data leaves nothing behind, and nothing that would make the folder look taken.
-    run = Run(homework, cfg, run_dir, device, env, threads, MetricsLog(run_dir, env.is_main, before_first_write=record),
-              CheckpointManager(run_dir, keep_last, before_first_save=record), resume_state, args.quiet)
-    world = f", {env.world_size} processes" if env.enabled else ""
-    run.say(f"{homework}: run folder {run_dir}, device {device}, {threads} threads{world}")
+        record = _Once(run._first_record)
+        run.log.before_first_write = run.ckpt.before_first_save = record
     return run
 
 

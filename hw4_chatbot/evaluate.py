@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from common.cli import non_negative_int
 from common.errors import run_cli
 from common.files import atomic_write, check_outputs
 from common.metrics import say
@@ -157,11 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--s2s", help="S2S checkpoint (default: newest s2s best.pt)")
     p.add_argument("--rl", help="RL checkpoint (default: newest rl best.pt)")
     p.add_argument("--backward", help="backward model for MMI presets (default: the one inside the RL checkpoint)")
-    p.add_argument("--limit", type=int, default=0, help="use only the first N test pairs")
-    p.add_argument("--latency-n", type=int, default=100, help="queries timed one at a time")
+    p.add_argument("--limit", type=non_negative_int, default=0, help="use only the first N test pairs")
+    p.add_argument("--latency-n", type=non_negative_int, default=100, help="queries timed one at a time")
     p.add_argument("--out", help="also write the markdown table here")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: the cores that are free)")
+    p.add_argument("--threads", type=non_negative_int, default=0, help="CPU threads (0: the cores that are free)")
     return p
 
 
