@@ -80,6 +80,8 @@ def _wanted_ids(items: Sequence[str] | None) -> list[str] | None:
             out.extend(read_ids(item))
         else:
             out.extend(v.strip() for v in item.split(",") if v.strip())
+    if not out:
+        raise UserError(f"--ids {' '.join(items)!r}: no video ids")
     return out
 
 

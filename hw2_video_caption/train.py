@@ -155,6 +155,8 @@ def _run(args: argparse.Namespace) -> int:
     run = start_run(HOMEWORK, Config, args)
     cfg = run.cfg
     feats, ids, labels, data_dir = load_split(cfg.data, run.say)
+    if feats.shape[-1] != cfg.model.feat_dim:
+        raise UserError(f"model.feat_dim={cfg.model.feat_dim}, but the features have {feats.shape[-1]} per frame")
     rng = np.random.default_rng(cfg.seed)
     order = rng.permutation(len(ids))
     n_val = int(round(len(ids) * cfg.data.val_fraction)) if len(ids) > 1 else 0

@@ -42,6 +42,7 @@ PREDICT_CASES = {
     "two outputs the same": (["D", "u/out.txt", "u/out.txt"], "given as two outputs"),
     "output is a folder": (["D", "u"], "u: is a folder, expected an output file"),
     "batch size 0": (["D", "u/out.txt", "--batch-size", "0"], "--batch-size must be >= 1"),
+    "no ids selected": (["D", "u/out.txt", "--ids", ""], "--ids '': no video ids"),
     "corrupt checkpoint": (["D", "u/out.txt", "--checkpoint", "u/bad.pt"], "bad.pt: not a readable checkpoint"),
 }
 
@@ -99,6 +100,7 @@ def test_labels_with_an_empty_caption_list_are_refused(small, tmp_path, capsys):
     ("train.batch_size=0", "config key 'train.batch_size' must be > 0, got 0"),
     ("data.max_len=0", "config key 'data.max_len' must be >= 2, got 0"),
     ("model.dropout=-0.1", "config key 'model.dropout' must be >= 0, got -0.1"),
+    ("model.feat_dim=10", "model.feat_dim=10, but the features have 4096 per frame"),
 ])
 def test_train_refuses_bad_values_before_writing(override, needle, sample_dir, tmp_path, capsys):
     run = user_folder(tmp_path / "run")
