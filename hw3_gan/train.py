@@ -52,7 +52,7 @@ class LoopConfig:
     max_minutes: float = param(0.0, ge=0, resume=True)  # stop (and save) after this much wall time; 0: no cap
     lr_g: float = param(2e-4, gt=0)
     lr_d: float = param(2e-4, gt=0)
-    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    betas: list[float] = param(default_factory=lambda: [0.5, 0.999], ge=0, lt=1)  # Adam's two
     penalty: Literal["r1", "dragan", "none"] = "r1"
     penalty_weight: float = param(1.0, ge=0)  # R1: gamma; DRAGAN: lambda
     penalty_every: int = param(4, gt=0)  # lazy regularisation: every k D steps, weighted by k
@@ -193,6 +193,8 @@ def _impl(args) -> int:
         train_data = train_data.subset(np.arange(len(train_data)) < cfg.data.limit)
     run.say(f"training on {len(train_data)} images ({cfg.data.holdout_percent:g}% held out for evaluation)")
     tc = cfg.train
+    if len(tc.betas) != 2:
+        raise UserError(f"config key 'train.betas' must hold 2 numbers, got {tc.betas}")
     opt_g = torch.optim.Adam(G.parameters(), tc.lr_g, betas=tuple(tc.betas))
     opt_d = torch.optim.Adam(D.parameters(), tc.lr_d, betas=tuple(tc.betas))
     ema = EMA(G, tc.ema_decay)

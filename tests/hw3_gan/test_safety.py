@@ -84,6 +84,8 @@ def test_evaluate_refuses_a_json_output_over_an_input(gan, tmp_path, capsys):
     ("train.lr_d=-1", "config key 'train.lr_d' must be > 0, got -1"),
     ("train.ema_decay=1.5", "config key 'train.ema_decay' must be < 1, got 1.5"),
     ("model.nz=0", "config key 'model.nz' must be > 0, got 0"),
+    ("train.betas=[2,0.9]", "config key 'train.betas' must be < 1, got [2.0, 0.9]"),
+    ("train.betas=[0.5]", "config key 'train.betas' must hold 2 numbers, got [0.5]"),
 ])
 def test_train_refuses_bad_values_before_writing(override, needle, gan, tmp_path, capsys):
     folder, _ = gan
