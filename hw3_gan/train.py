@@ -181,6 +181,8 @@ def grid_inputs(n: int, nz: int, pair_counts: np.ndarray, rows: int = 10
 def _impl(args) -> int:
     run = start_run(HOMEWORK, GanConfig, args)
     cfg, dev, env = run.cfg, run.device, run.env
+    if len(cfg.train.betas) != 2:
+        raise UserError(f"config key 'train.betas' must hold 2 numbers, got {cfg.train.betas}")
     nh, ne = len(HAIR_COLOURS), len(EYE_COLOURS)
     try:
         G, D = Generator(cfg.model, nh, ne).to(dev), Discriminator(cfg.model, nh, ne).to(dev)
@@ -193,8 +195,6 @@ def _impl(args) -> int:
         train_data = train_data.subset(np.arange(len(train_data)) < cfg.data.limit)
     run.say(f"training on {len(train_data)} images ({cfg.data.holdout_percent:g}% held out for evaluation)")
     tc = cfg.train
-    if len(tc.betas) != 2:
-        raise UserError(f"config key 'train.betas' must hold 2 numbers, got {tc.betas}")
     opt_g = torch.optim.Adam(G.parameters(), tc.lr_g, betas=tuple(tc.betas))
     opt_d = torch.optim.Adam(D.parameters(), tc.lr_d, betas=tuple(tc.betas))
     ema = EMA(G, tc.ema_decay)
