@@ -17,6 +17,8 @@ from common.errors import UserError
 
 # Marks a folder of generated sample data, so generating it again may replace it.
 SAMPLE_MARK = ".sample_data"
+# What a training run writes into its folder; any of them there means the folder holds a run.
+RUN_FILES = ("config.yaml", "last.pt", "best.pt", "metrics.jsonl")
 
 
 def _umask() -> int:
@@ -76,6 +78,9 @@ def check_outputs(outputs: Iterable[str | os.PathLike | None], inputs: Iterable[
         for other in outs[:i]:
             if _same_file(out, other):
                 raise UserError(f"{out}: given as two outputs ({other}); choose different files")
+        if out.name in RUN_FILES and any((out.parent / n).is_file() for n in RUN_FILES if n != out.name):
+            # the default checkpoint of a command is an input it never lists
+            raise UserError(f"{out}: is a file of the training run in {out.parent}; choose another output file")
         check_creatable(out.parent)
 
 

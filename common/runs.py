@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from common.errors import UserError, one_line
-from common.files import atomic_dir, check_creatable
+from common.files import RUN_FILES, atomic_dir, check_creatable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,10 +18,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def runs_root() -> Path:
     """``$MLDS_RUNS`` or ``./runs``."""
     return Path(os.environ.get("MLDS_RUNS", "runs"))
-
-
-# What a training run writes into its folder; any of them there means the folder holds a run.
-RUN_FILES = ("config.yaml", "last.pt", "best.pt", "metrics.jsonl")
 
 
 def default_run_dir(homework: str) -> Path:

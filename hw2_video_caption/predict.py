@@ -94,7 +94,8 @@ def _run(args: argparse.Namespace) -> int:
     for path, split in outputs:
         feat_dir, ids = split_ids(args.data_dir, split)
         jobs.append((path, feat_dir, ids, _select(ids, wanted)))
-    inputs = [Path(args.data_dir) / n for n in ("testing_id.txt", "peer_review_id.txt")] + list(args.ids or [])
+    course = ("testing_id.txt", "peer_review_id.txt", "training_label.json", "testing_label.json")
+    inputs = [Path(args.data_dir) / n for n in course] + list(args.ids or [])
     inputs += [feat_dir / f"{v}.npy" for _, feat_dir, _, ids in jobs for v in ids] + [args.checkpoint]
     check_outputs([path for path, _ in outputs], inputs)  # fail before the slow part, not after it
     if wanted is not None:

@@ -28,6 +28,13 @@ def test_check_outputs_refuses_inputs_other_outputs_folders_and_files_as_folders
             check_outputs([out], [src])
     with pytest.raises(UserError, match="two outputs"):
         check_outputs([tmp_path / "a.txt", tmp_path / "sub" / ".." / "a.txt"])
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("config.yaml", "best.pt", "last.pt"):
+        (run / name).write_text("x")
+    with pytest.raises(UserError, match="is a file of the training run"):  # e.g. a default checkpoint
+        check_outputs([run / "best.pt"])
+    check_outputs([run / "submission.csv"])
     check_outputs([tmp_path / "new" / "deeper" / "a.txt", None], [src, None])
     assert not (tmp_path / "new").exists()  # checking creates nothing
 
