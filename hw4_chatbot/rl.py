@@ -140,7 +140,9 @@ def train_rl(run: Run[ChatConfig]) -> None:
     if run.resume_state:
         st = run.restore(models={"model": policy}, optimizers={"opt": opt})
         step, best, ppl0 = st["step"], st["extra"]["best_score"], st["extra"]["start_ppl"]
-        rng.setstate(_random_state(st["extra"]["episode_rng"]))
+        rng.setstate(_random_state(st["extra"]["episode_rng"]))  # rank 0's: the one saved
+        if env.rank > 0:  # the other ranks' states were not saved; they must still draw other episodes
+            rng = random.Random(f"{cfg.seed}-{env.rank}-{step}")
         baseline.value = st["extra"]["baseline"]
         if norm is not None:
             norm.stats = st["extra"].get("reward_stats", {})
