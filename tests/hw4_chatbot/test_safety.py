@@ -128,3 +128,9 @@ def test_rl_sigkill_then_resume_is_bit_exact_and_stays_rl(tiny_run, tmp_path):
     shutil.copytree(killed, copy)
     assert train.main(["--run-dir", str(copy), "--resume", "--quiet", "--set", "train.max_steps=7"]) == 0
     assert load_checkpoint(copy / "last.pt")["extra"]["kind"] == "rl"
+
+
+def test_train_data_error_is_one_line_without_quiet_and_leaves_no_folder(tmp_path, capsys):
+    argv = ["--config", TINY, "--run-dir", tmp_path / "run", "--set", f"data.path={tmp_path / 'none'}"]
+    assert_refused(train.main, argv, f"{tmp_path / 'none'}: data file not found", capsys, [tmp_path])
+    assert not (tmp_path / "run").exists()
