@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
+from common.errors import UserError
+
 
 def pad_batch(
     seqs: Sequence[Sequence[int] | torch.Tensor], pad_id: int = 0, max_len: int | None = None
@@ -102,8 +104,9 @@ class StreamBatcher:
                  world_size: int = 1):
         ids = torch.as_tensor(np.asarray(ids, dtype=np.int64))
         rows = len(ids) // (batch_size * world_size)
-        if rows < 2:
-            raise ValueError(f"stream of {len(ids)} tokens is too short for {batch_size * world_size} rows")
+        if rows < 2:  # a config asking for more rows than the data has: the user's to fix
+            raise UserError(f"a stream of {len(ids):,} tokens is too short for {batch_size * world_size} rows of at "
+                            "least 2 tokens: lower the batch size or use more data")
         data = ids[: rows * batch_size * world_size].view(batch_size * world_size, rows)
         self.data = data[rank::world_size].contiguous()  # (B, N)
         self.batch_size, self.bptt = batch_size, bptt

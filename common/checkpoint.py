@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,9 +93,11 @@ class CheckpointManager:
     Only the main process should own one in distributed runs.
     """
 
-    def __init__(self, run_dir: str | os.PathLike, keep_last: int = 0):
+    def __init__(self, run_dir: str | os.PathLike, keep_last: int = 0,
+                 before_first_save: Callable[[], None] | None = None):
         self.run_dir = Path(run_dir)
         self.keep_last = keep_last
+        self.before_first_save = before_first_save
 
     @property
     def last(self) -> Path:
@@ -105,6 +108,9 @@ class CheckpointManager:
         return self.run_dir / "best.pt"
 
     def save(self, state: dict, is_best: bool = False) -> Path:
+        if self.before_first_save is not None:
+            self.before_first_save()
+            self.before_first_save = None
         atomic_torch_save(state, self.last)
         if is_best:
             tmp = self.best.with_name(".best.pt.copy")

@@ -61,13 +61,39 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return getattr(model, "module", model)
 
 
+def _comm_device() -> torch.device:
+    """Where collective tensors must live: the process's GPU under nccl, the CPU under gloo."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
 def all_reduce_mean(value: float, env: DistEnv) -> float:
     """Average a Python number across processes (for logging and validation metrics)."""
     if not env.enabled:
         return value
-    t = torch.tensor([float(value)], dtype=torch.float64)
+    t = torch.tensor([float(value)], dtype=torch.float64, device=_comm_device())
     dist.all_reduce(t)
     return float(t.item()) / env.world_size
+
+
+def any_rank(flag: bool, env: DistEnv) -> bool:
+    """True on every process when it is true on any: one decision, so no rank waits alone in a collective."""
+    if not env.enabled:
+        return bool(flag)
+    t = torch.tensor([float(flag)], device=_comm_device())
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
+
+
+def average_gradients(model: torch.nn.Module, env: DistEnv) -> None:
+    """Average gradients across processes by hand, for loops whose forward passes do not fit DDP."""
+    if not env.enabled:
+        return
+    for p in model.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad /= env.world_size
 
 
 def barrier(env: DistEnv) -> None:

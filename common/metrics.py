@@ -6,7 +6,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +20,20 @@ class MetricsLog:
     ``python -m common.plot <run_dir>`` can draw any of them.
     """
 
-    def __init__(self, run_dir: str | os.PathLike | None, enabled: bool = True, name: str = "metrics.jsonl"):
+    def __init__(self, run_dir: str | os.PathLike | None, enabled: bool = True, name: str = "metrics.jsonl",
+                 before_first_write: Callable[[], None] | None = None):
         self.path = Path(run_dir) / name if run_dir is not None and enabled else None
         self.start = time.time()
+        self.before_first_write = before_first_write
 
     def log(self, step: int, **metrics: Any) -> dict:
         row = {"step": step, "time": round(time.time() - self.start, 3)}
         row.update({k: (float(v) if hasattr(v, "__float__") and not isinstance(v, (int, str)) else v)
                     for k, v in metrics.items()})
         if self.path is not None:
+            if self.before_first_write is not None:
+                self.before_first_write()
+                self.before_first_write = None
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(row) + "\n")

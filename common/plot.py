@@ -10,7 +10,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from common.errors import UserError, run_cli
-from common.files import atomic_write
+from common.files import atomic_write, check_outputs
 from common.metrics import read_metrics
 
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
@@ -66,6 +66,7 @@ def _main(args: argparse.Namespace) -> int:
     rows = read_metrics(metrics)
     keys = args.keys or sorted({k for r in rows for k in r if "loss" in k})
     out = Path(args.out) if args.out else run / "curves.png"
+    check_outputs([out], [metrics])
     plot_curves(rows, keys, out)
     print(out)
     return 0

@@ -14,10 +14,18 @@ _SPACES = re.compile(r"\s+")
 
 
 def decode_bytes(data: bytes, source: object = "<bytes>") -> str:
-    """Decode as UTF-8 (BOM allowed), else Windows-1252, else latin-1; refuse binary data.
+    """Decode UTF-16 with its BOM, else UTF-8 (BOM allowed), else Windows-1252, else latin-1;
+    refuse binary data.
 
-    Windows-1252 leaves five byte values undefined, so latin-1 is the last resort that never fails.
+    UTF-16 is what Windows PowerShell writes by default; its zero bytes are not a sign of binary
+    data once the BOM says what they are. Windows-1252 leaves five byte values undefined, so
+    latin-1 is the last resort that never fails.
     """
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise UserError(f"{source}: starts like UTF-16 text but does not decode as it") from None
     if b"\x00" in data[:8192]:
         raise UserError(f"{source}: looks like a binary file, not text")
     for encoding in ("utf-8-sig", "cp1252", "latin-1"):

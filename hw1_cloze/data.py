@@ -112,12 +112,19 @@ def read_questions(path: str | os.PathLike) -> list[Question]:
 def read_answers(path: str | os.PathLike) -> dict[int, str]:
     """``id,answer`` with answers a-e (the key, or a submission)."""
     path = Path(path)
+    rows = _csv_rows(path)
+    header_line, header = rows[0]
+    if [h.strip().lower() for h in header] != ["id", "answer"]:
+        raise UserError(f"{where(path, header_line)}: expected a header 'id,answer', got {','.join(header)!r}")
     answers = {}
-    for line, row in _csv_rows(path)[1:]:
+    for line, row in rows[1:]:
         if len(row) != 2 or row[1].strip().lower() not in CHOICES:
             raise UserError(f"{where(path, line)}: expected 'id,answer' with answer a-e, got {','.join(row)!r}")
         try:
-            answers[int(row[0])] = row[1].strip().lower()
+            qid = int(row[0])
         except ValueError:
             raise UserError(f"{where(path, line)}: id '{row[0]}' is not an integer") from None
+        if qid in answers:
+            raise UserError(f"{where(path, line)}: duplicate id {qid}")
+        answers[qid] = row[1].strip().lower()
     return answers

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from common.errors import run_cli
-from common.runs import data_root
+from common.runs import data_root, fresh_run_dir
 from hw1_cloze import evaluate, predict, train
 from hw1_cloze.sample_data import make_sample
 
@@ -43,7 +43,7 @@ def _main(args: argparse.Namespace) -> int:
         root = make_sample(out / "data")
         novels, questions, answers = root / "Holmes_Training_Data", root / "testing_data.csv", root / "test_answer.csv"
         extra = []
-    run_dir = out / "run"
+    run_dir = fresh_run_dir(out / "run")
     code = train.main(["--config", "hw1_cloze/configs/tiny.yaml", "--run-dir", str(run_dir), "--quiet",
                        "--set", f"data.corpus={novels}", *extra])
     submission = out / "submission.csv"

@@ -8,15 +8,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.config import param
+
 
 @dataclass
 class ModelConfig:
-    emb: int = 256
-    hidden: int = 256
-    layers: int = 2
-    dropout: float = 0.0
+    emb: int = param(256, gt=0)
+    hidden: int = param(256, gt=0)
+    layers: int = param(2, gt=0)
+    dropout: float = param(0.0, ge=0, lt=1)
     cutoffs: list[int] = field(default_factory=lambda: [2000, 10000])  # adaptive softmax clusters
-    tail_div: float = 4.0  # each tail cluster's projection is this much narrower than the last
+    tail_div: float = param(4.0, gt=0)  # each tail cluster's projection is this much narrower than the last
 
 
 class TiedAdaptiveSoftmax(nn.Module):

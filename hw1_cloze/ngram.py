@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError, run_cli
-from common.files import atomic_write
+from common.files import atomic_write, check_outputs
 from common.metrics import say
 
 BITS = 16
@@ -134,7 +134,7 @@ class KneserNey:
                 arrays = {k: z[k] for k in z.files}
             order, size = int(arrays.pop("order")), int(arrays.pop("vocab_size"))
             itos, unk_types = arrays.pop("itos").tolist(), int(arrays.pop("unk_types"))
-        except (OSError, ValueError, KeyError) as exc:
+        except Exception as exc:  # numpy raises many kinds for truncated or foreign files
             raise UserError(f"{path}: not a readable n-gram model ({type(exc).__name__})") from None
         return cls(order, size, arrays), itos, unk_types
 
@@ -145,6 +145,7 @@ def _main(args: argparse.Namespace) -> int:
     source = args.corpus or default_source()
     if source is None:
         raise UserError("no corpus given and MLDS_DATA is not set")
+    check_outputs([args.out], [source])
     corpus = prepare_corpus(source, args.max_vocab, args.min_freq, quiet=args.quiet)
     train_ids, _ = corpus.split(args.valid_tokens)
     start = time.time()

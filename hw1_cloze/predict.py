@@ -16,12 +16,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from common.checkpoint import load_checkpoint
-from common.cli import add_checkpoint_arg
-from common.device import select_device, set_threads
+from common.cli import add_checkpoint_arg, positive_int
+from common.device import select_device
 from common.errors import UserError, run_cli
-from common.files import atomic_write
+from common.files import atomic_write, check_outputs
 from common.metrics import say
 from common.runs import latest_checkpoint
+from common.setup import start_inference
 from common.text import tokenize
 from hw1_cloze.data import CHOICES, read_questions
 from hw1_cloze.scoring import LSTMScorer, NgramScorer, SentenceScorer, candidate_sentences, choose
@@ -34,14 +35,14 @@ def build_scorers(args: argparse.Namespace) -> list[SentenceScorer]:
     scorers: list[SentenceScorer] = []
     if not args.ngram_only:
         path = args.checkpoint or latest_checkpoint(HOMEWORK)
-        say(f"using checkpoint {path}")
         scorers.append(LSTMScorer(load_checkpoint(path, HOMEWORK), device, args.batch_size))
+        say(f"using checkpoint {path}")
     if args.backward:
-        say(f"using backward checkpoint {args.backward}")
         scorers.append(LSTMScorer(load_checkpoint(args.backward, HOMEWORK), device, args.batch_size))
+        say(f"using backward checkpoint {args.backward}")
     if args.ngram:
-        say(f"using n-gram model {args.ngram}")
         scorers.append(NgramScorer(args.ngram))
+        say(f"using n-gram model {args.ngram}")
     if not scorers:
         raise UserError("--ngram-only needs --ngram PATH")
     return scorers
@@ -60,7 +61,8 @@ def parse_weights(text: str | None, n: int) -> list[float]:
 
 
 def _main(args: argparse.Namespace) -> int:
-    set_threads(args.threads)
+    start_inference(args.device, args.threads)
+    check_outputs([args.output, args.scores], [args.questions, args.checkpoint, args.backward, args.ngram])
     questions = read_questions(args.questions)  # validate input before any slow loading
     scorers = build_scorers(args)
     weights = parse_weights(args.weights, len(scorers))
@@ -79,7 +81,8 @@ def _main(args: argparse.Namespace) -> int:
     names = " + ".join(f"{w:g}*{s.name}" for w, s in zip(weights, scorers))
     say(f"{len(questions)} questions scored with {names} in {time.time() - start:.1f} s: {args.output}")
     if args.scores:
-        np.save(args.scores, np.stack(scores))
+        with atomic_write(args.scores, "wb") as f:
+            np.save(f, np.stack(scores))
     return 0
 
 
@@ -92,8 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--ngram", help="a Kneser-Ney model from `python -m hw1_cloze.ngram` to add")
     p.add_argument("--ngram-only", action="store_true", help="score with the n-gram model alone")
     p.add_argument("--weights", help="comma-separated weight per model, in the order above (default: all 1)")
-    p.add_argument("--batch-size", type=int, default=256, help="sentences per LSTM batch")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: the free cores)")
+    p.add_argument("--batch-size", type=positive_int, default=256, help="sentences per LSTM batch")
     p.add_argument("--scores", help="also save every model's sentence log-probabilities (.npy)")
     return run_cli(_main, p, argv)
 

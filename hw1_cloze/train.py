@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -17,9 +16,10 @@ import numpy as np
 import torch
 
 from common.batching import StreamBatcher
-from common.checkpoint import make_state, restore
+from common.budget import TimeBudget
+from common.checkpoint import make_state
 from common.cli import train_parser
-from common.config import RunConfig, config_to_dict
+from common.config import RunConfig, config_to_dict, param
 from common.device import autocast
 from common.distributed import all_reduce_mean, cleanup, wrap_model
 from common.errors import UserError, run_cli
@@ -34,27 +34,27 @@ HOMEWORK = "hw1_cloze"
 @dataclass
 class DataConfig:
     corpus: str = ""  # folder of .TXT novels or the .tar.xz; "" = $MLDS_DATA/hw1/Holmes_Training_Data.tar.xz
-    max_vocab: int = 50000
-    min_freq: int = 1
-    valid_tokens: int = 200000  # held out from the end of the stream
+    max_vocab: int = param(50000, gt=4)
+    min_freq: int = param(1, ge=1)
+    valid_tokens: int = param(200000, gt=0)  # held out from the end of the stream
     direction: Literal["forward", "backward"] = "forward"
 
 
 @dataclass
 class TrainConfig:
-    batch_size: int = 128
-    bptt: int = 35
-    lr: float = 2e-3
-    min_lr_ratio: float = 0.1  # cosine decay to lr * this at the last step
-    warmup_steps: int = 100
-    clip: float = 1.0
-    epochs: float = 1.0  # used when max_steps is 0
-    max_steps: int = 0
-    max_minutes: float = 0.0  # stop (with a checkpoint) after this long; 0 = no limit
-    eval_every: int = 500
-    eval_tokens: int = 100000
-    log_every: int = 50
-    keep_last: int = 0  # also keep this many numbered step_*.pt checkpoints
+    batch_size: int = param(128, gt=0)
+    bptt: int = param(35, gt=0)
+    lr: float = param(2e-3, gt=0)
+    min_lr_ratio: float = param(0.1, ge=0, le=1)  # cosine decay to lr * this at the last step
+    warmup_steps: int = param(100, ge=0)
+    clip: float = param(1.0, gt=0)
+    epochs: float = param(1.0, gt=0, resume=True)  # used when max_steps is 0
+    max_steps: int = param(0, ge=0, resume=True)
+    max_minutes: float = param(0.0, ge=0, resume=True)  # stop (with a checkpoint) after this long; 0 = no limit
+    eval_every: int = param(500, gt=0, resume=True)
+    eval_tokens: int = param(100000, gt=0)
+    log_every: int = param(50, gt=0, resume=True)
+    keep_last: int = param(0, ge=0, resume=True)  # also keep this many numbered step_*.pt checkpoints
 
 
 @dataclass
@@ -112,11 +112,10 @@ def _impl(args) -> int:
         opt, lambda s: lr_factor(s, total, tc.warmup_steps, tc.min_lr_ratio))
     step, best, state = 0, float("inf"), None
     if run.resume_state is not None:
-        restore(run.resume_state, models={"model": model}, optimizers={"opt": opt}, schedulers={"sched": sched})
-        step, best = run.resume_state["step"], run.resume_state["extra"]["best_ppl"]
-        hidden = run.resume_state["extra"]["hidden"]
+        resumed = run.restore(models={"model": model}, optimizers={"opt": opt}, schedulers={"sched": sched})
+        step, best = resumed["step"], resumed["extra"]["best_ppl"]
+        hidden = resumed["extra"]["hidden"]
         state = tuple(h.to(device) for h in hidden) if hidden else None
-        run.say(f"resumed at step {step}")
     ddp = wrap_model(model, env, device)
 
     def save(ppl: float | None) -> None:
@@ -130,7 +129,7 @@ def _impl(args) -> int:
                                      schedulers={"sched": sched}, step=step, config=config_to_dict(cfg),
                                      extra=extra), is_best=is_best)
 
-    start, seen = time.time(), 0
+    budget, seen = TimeBudget(tc.max_minutes, env), 0
     bar = progress(total=total, initial=step, desc="train", unit="step", quiet=run.quiet or not env.is_main)
     while step < total:
         i = step % len(stream)
@@ -147,13 +146,13 @@ def _impl(args) -> int:
         sched.step()
         step += 1
         seen += y.numel() * env.world_size
-        elapsed = time.time() - start
+        elapsed = budget.elapsed
         bar.update()
         if step % tc.log_every == 0:
             tok_s = seen / elapsed
             bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tok_s:,.0f}")
             run.log.log(step, loss=loss.item(), lr=sched.get_last_lr()[0], tok_s=tok_s)
-        out_of_time = tc.max_minutes > 0 and elapsed > tc.max_minutes * 60
+        out_of_time = budget.spent()
         if step % tc.eval_every == 0 or step == total or out_of_time:
             ppl = all_reduce_mean(perplexity(model, valid_ids, device, tc.eval_tokens), env)
             run.log.log(step, val_ppl=ppl, tok_s=seen / elapsed)

@@ -64,6 +64,8 @@ def load_labels(path: str | os.PathLike) -> dict[str, list[str]]:
             raise UserError(f"{path}: entry {i} is not {{\"caption\": [strings], \"id\": string}}")
         if item["id"] in labels:
             raise UserError(f"{path}: entry {i} repeats id {item['id']}")
+        if not item["caption"]:
+            raise UserError(f"{path}: entry {i} (id {item['id']}) has no captions")
         labels[item["id"]] = item["caption"]
     return labels
 
@@ -111,6 +113,8 @@ def _read_feature(path: Path) -> np.ndarray:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise UserError(f"{path}: not a readable .npy feature file ({type(exc).__name__})") from None
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise UserError(f"{path}: feature values are {arr.dtype}, expected real numbers")
     if arr.shape != (FRAMES, FEAT_DIM):
         raise UserError(f"{path}: feature shape {arr.shape}, expected ({FRAMES}, {FEAT_DIM})")
     arr = arr.astype(np.float32)
@@ -165,6 +169,8 @@ def split_ids(data_dir: str | os.PathLike, split: str) -> tuple[Path, list[str]]
         ids = list(load_labels(data_dir / id_file))
     else:
         ids = read_ids(data_dir / id_file)
+    if not ids:
+        raise UserError(f"{data_dir / id_file}: no video ids")
     return data_dir / feat, ids
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from common.errors import UserError, run_cli
+from common.runs import fresh_run_dir
 from hw2_video_caption import evaluate, predict, train
 from hw2_video_caption.data import available_ids, course_data_dir, split_ids
 from hw2_video_caption.sample_data import write_sample_data
@@ -35,7 +36,7 @@ def _run(args: argparse.Namespace) -> int:
         ids_args = ["--ids", ",".join(have)]
         overrides = ["data.split=testing", "data.missing=skip", "train.epochs=2"]
         print(f"real course data: {data} ({len(have)} of {len(ids)} test videos have features)")
-    run_dir = out / "run"
+    run_dir = fresh_run_dir(out / "run")
     rc = train.main(["--config", str(TINY), "--set", f"data.data_dir={data}", *overrides,
                      "--run-dir", str(run_dir), "--quiet"])
     if rc:

@@ -11,18 +11,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.config import param
+
 
 @dataclass
 class ModelConfig:
-    feat_dim: int = 4096
-    proj: int = 256  # frame features are projected to this before the encoder RNN
-    hidden: int = 256
-    embed: int = 256
+    feat_dim: int = param(4096, gt=0)
+    proj: int = param(256, gt=0)  # frame features are projected to this before the encoder RNN
+    hidden: int = param(256, gt=0)
+    embed: int = param(256, gt=0)
     rnn: Literal["lstm", "gru"] = "lstm"
     attention: Literal["bahdanau", "luong"] = "bahdanau"
-    feat_dropout: float = 0.3  # on the 4096-d input and its projection: 40-1,450 videos overfit fast
-    dropout: float = 0.3
-    frame_stride: int = 1  # keep every n-th frame (2 halves encoder time; consecutive frames are alike)
+    feat_dropout: float = param(0.3, ge=0, lt=1)  # on the 4096-d input and its projection: 40-1,450 videos overfit fast
+    dropout: float = param(0.3, ge=0, lt=1)
+    frame_stride: int = param(1, gt=0)  # keep every n-th frame (2 halves encoder time; consecutive frames are alike)
 
 
 class Attention(nn.Module):

@@ -21,11 +21,11 @@ import torch
 from common.checkpoint import load_checkpoint
 from common.cli import add_checkpoint_arg
 from common.config import config_from_dict
-from common.device import select_device
 from common.errors import UserError, run_cli
-from common.files import ensure_parent
+from common.files import check_outputs
 from common.metrics import say
 from common.runs import latest_checkpoint
+from common.setup import start_inference
 from common.vocab import Vocab
 from hw2_video_caption.data import load_features, read_ids, split_ids, write_captions
 from hw2_video_caption.model import ModelConfig, VideoCaptioner
@@ -62,14 +62,6 @@ def load_model(path: str | os.PathLike, device: torch.device) -> tuple[VideoCapt
     return model.to(device).eval(), vocab, extra
 
 
-def _check_writable(path: str) -> None:
-    if Path(path).is_dir():
-        raise UserError(f"{path}: is a folder, expected an output file")
-    parent = ensure_parent(path).parent
-    if not os.access(parent, os.W_OK):
-        raise UserError(f"{parent}: folder is not writable")
-
-
 def _select(ids: list[str], wanted: list[str] | None) -> list[str]:
     """The ids of a list that ``--ids`` asks for, in the list's own order."""
     if wanted is None:
@@ -88,6 +80,8 @@ def _wanted_ids(items: Sequence[str] | None) -> list[str] | None:
             out.extend(read_ids(item))
         else:
             out.extend(v.strip() for v in item.split(",") if v.strip())
+    if not out:
+        raise UserError(f"--ids {' '.join(items)!r}: no video ids")
     return out
 
 
@@ -95,13 +89,15 @@ def _run(args: argparse.Namespace) -> int:
     if args.beam < 1 or args.batch_size < 1 or args.max_len < 0:
         raise UserError("--beam and --batch-size must be >= 1, --max-len >= 0")
     outputs = [(args.test_output, "testing")] + ([(args.peer_output, "peer_review")] if args.peer_output else [])
-    for path, _ in outputs:
-        _check_writable(path)  # fail before the slow part, not after it
     wanted = _wanted_ids(args.ids)
     jobs = []
     for path, split in outputs:
         feat_dir, ids = split_ids(args.data_dir, split)
         jobs.append((path, feat_dir, ids, _select(ids, wanted)))
+    course = ("testing_id.txt", "peer_review_id.txt", "training_label.json", "testing_label.json")
+    inputs = [Path(args.data_dir) / n for n in course] + list(args.ids or [])
+    inputs += [feat_dir / f"{v}.npy" for _, feat_dir, _, ids in jobs for v in ids] + [args.checkpoint]
+    check_outputs([path for path, _ in outputs], inputs)  # fail before the slow part, not after it
     if wanted is not None:
         known = {v for *_, ids, _ in jobs for v in ids}
         unknown = [v for v in wanted if v not in known]
@@ -110,7 +106,7 @@ def _run(args: argparse.Namespace) -> int:
             lists = " or ".join(str(Path(args.data_dir) / names[split]) for _, split in outputs)
             raise UserError(f"--ids: {len(unknown)} ids not in {lists} (first: {', '.join(unknown[:3])})")
     feats = [load_features(feat_dir, ids, cache=False) for _, feat_dir, _, ids in jobs]  # inputs checked first
-    device = select_device(args.device)
+    device = start_inference(args.device, args.threads)
     ckpt = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(HOMEWORK)
     model, vocab, extra = load_model(ckpt, device)
     say(f"{HOMEWORK}: using checkpoint {ckpt}")

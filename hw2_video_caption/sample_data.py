@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import run_cli
-from common.files import atomic_dir
+from common.files import SAMPLE_MARK, atomic_dir
 from hw2_video_caption.data import FEAT_DIM, FRAMES
 
 SUBJECTS = ("man", "woman", "dog", "cat", "boy", "girl")
@@ -90,9 +90,9 @@ def _labels(ids, caps) -> str:
 
 def write_sample_data(out: str | Path, n_train: int = 60, n_test: int = 20, n_peer: int = 0, seed: int = 0,
                       feat_dim: int = FEAT_DIM) -> Path:
-    """Write the course layout under ``out`` (replaced atomically) and return it."""
+    """Write the course layout under ``out`` (replacing only sample data written earlier) and return it."""
     rng = np.random.default_rng(seed)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, mark=SAMPLE_MARK) as tmp:
         ids, feats, caps = make_split(n_train, rng, feat_dim)
         _write_split(tmp, "training_data/feat", ids, feats)
         (tmp / "training_label.json").write_text(_labels(ids, caps), encoding="utf-8")

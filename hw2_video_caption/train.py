@@ -21,9 +21,10 @@ import torch
 import torch.nn.functional as F
 
 from common.batching import pad_batch
-from common.checkpoint import load_checkpoint, make_state, restore
+from common.budget import TimeBudget
+from common.checkpoint import load_checkpoint, make_state
 from common.cli import train_parser
-from common.config import RunConfig, config_to_dict
+from common.config import RunConfig, config_to_dict, param
 from common.device import autocast
 from common.distributed import all_reduce_mean, cleanup, unwrap, wrap_model
 from common.errors import UserError, run_cli
@@ -53,27 +54,28 @@ class DataConfig:
     split: Literal["training", "testing"] = "training"  # whose features and labels to train on
     ids: list[str] = field(default_factory=list)  # restrict to these videos (empty = all of the split)
     missing: Literal["error", "skip"] = "error"  # "skip": train on the videos that have features
-    val_fraction: float = 0.1
-    min_count: int = 3
-    max_len: int = 20  # words per caption, longer ones are cut
+    val_fraction: float = param(0.1, ge=0, lt=1)
+    min_count: int = param(3, ge=1)
+    max_len: int = param(20, ge=2)  # words per caption, longer ones are cut
     cache_features: bool = True
 
 
 @dataclass
 class TrainSettings:
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    clip: float = 5.0
-    captions_per_video: int = 4  # drawn afresh each epoch
-    label_smoothing: float = 0.1
-    ss_k: float = 0.0  # inverse-sigmoid scheduled sampling: teacher p = k / (k + exp(step / k)); 0 = off
-    ss_floor: float = 0.0  # never less teacher forcing than this
-    val_beam: int = 1  # 1 = greedy validation (fast); the best checkpoint is chosen by val_metric
+    epochs: int = param(30, ge=0, resume=True)
+    batch_size: int = param(64, gt=0)
+    lr: float = param(1e-3, gt=0)
+    weight_decay: float = param(0.0, ge=0)
+    clip: float = param(5.0, gt=0)
+    captions_per_video: int = param(4, gt=0)  # drawn afresh each epoch
+    label_smoothing: float = param(0.1, ge=0, lt=1)
+    ss_k: float = param(0.0, ge=0)  # inverse-sigmoid scheduled sampling: teacher p = k / (k + exp(step / k)); 0 = off
+    ss_floor: float = param(0.0, ge=0, le=1)  # never less teacher forcing than this
+    val_beam: int = param(1, gt=0)  # 1 = greedy validation (fast); the best checkpoint is chosen by val_metric
     val_metric: Literal["bleu1_new", "bleu1_original", "cider_d"] = "bleu1_new"
-    save_every: int = 0  # also checkpoint every N steps (0 = once per epoch)
-    pretrain_lm_epochs: int = 0  # decoder as a caption LM on all training_label.json captions first
+    save_every: int = param(0, ge=0, resume=True)  # also checkpoint every N steps (0 = once per epoch)
+    max_minutes: float = param(0.0, ge=0, resume=True)  # stop (with a checkpoint) after this long; 0 = no limit
+    pretrain_lm_epochs: int = param(0, ge=0)  # decoder as a caption LM on all training_label.json captions first
     pretrain_lm_labels: str = ""  # label JSON for that ("" = <data_dir>/training_label.json)
     init_checkpoint: str = ""  # start from these weights and their vocabulary (e.g. a pre-trained caption LM)
 
@@ -153,10 +155,14 @@ def _run(args: argparse.Namespace) -> int:
     run = start_run(HOMEWORK, Config, args)
     cfg = run.cfg
     feats, ids, labels, data_dir = load_split(cfg.data, run.say)
+    if feats.shape[-1] != cfg.model.feat_dim:
+        raise UserError(f"model.feat_dim={cfg.model.feat_dim}, but the features have {feats.shape[-1]} per frame")
     rng = np.random.default_rng(cfg.seed)
     order = rng.permutation(len(ids))
     n_val = int(round(len(ids) * cfg.data.val_fraction)) if len(ids) > 1 else 0
     val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+    if not len(train_idx):
+        raise UserError(f"data.val_fraction={cfg.data.val_fraction} leaves none of the {len(ids)} videos to train on")
     train_caps = [labels[ids[i]] for i in train_idx]
     lm_caps: list[str] = []
     if cfg.train.pretrain_lm_epochs > 0 and run.resume_state is None:
@@ -180,11 +186,10 @@ def _run(args: argparse.Namespace) -> int:
         except RuntimeError:
             raise UserError(f"{cfg.train.init_checkpoint}: weights do not fit model config {cfg.model}") from None
     if run.resume_state is not None:
-        restore(run.resume_state, models={"captioner": model}, optimizers={"adam": opt})
-        step, epoch = run.resume_state["step"], run.resume_state["epoch"]
-        best = run.resume_state["extra"].get("best", -math.inf)
-        batch_done = run.resume_state["extra"].get("batch_done", 0)
-        run.say(f"{HOMEWORK}: resumed at epoch {epoch}, step {step}")
+        resumed = run.restore(models={"captioner": model}, optimizers={"adam": opt})
+        step, epoch = resumed["step"], resumed["epoch"]
+        best = resumed["extra"].get("best", -math.inf)
+        batch_done = resumed["extra"].get("batch_done", 0)
     run.say(f"{HOMEWORK}: {len(train_idx)} training / {len(val_idx)} validation videos, vocabulary {len(vocab)}, "
             f"{count_params(model) / 1e6:.2f}M parameters")
     if lm_caps:
@@ -205,7 +210,8 @@ def _run(args: argparse.Namespace) -> int:
 
     if cfg.train.epochs == 0:  # pre-training only: keep the language model for later runs to start from
         save(True)
-    while epoch < cfg.train.epochs:
+    budget, out_of_time = TimeBudget(cfg.train.max_minutes, run.env), False
+    while epoch < cfg.train.epochs and not out_of_time:
         ddp.train()
         pairs = train_set.sample(np.random.default_rng(cfg.seed + epoch), cfg.train.captions_per_video)
         per_rank = len(pairs) // run.env.world_size
@@ -224,7 +230,14 @@ def _run(args: argparse.Namespace) -> int:
             bar.set_postfix(loss=f"{loss:.3f}", vid_s=f"{seen / (time.perf_counter() - start):.0f}")
             if cfg.train.save_every and step % cfg.train.save_every == 0:
                 save(False, b + 1)
+            out_of_time = budget.spent()
+            if out_of_time:
+                save(False, b + 1)  # a resume continues with the next batch of this epoch
+                break
         bar.close()
+        if out_of_time:
+            run.say(f"{HOMEWORK}: time budget of {cfg.train.max_minutes:g} min reached at step {step}")
+            break
         batch_done = 0
         epoch += 1
         rate = seen * run.env.world_size / max(time.perf_counter() - start, 1e-9)

@@ -21,7 +21,7 @@ from torch import nn
 from common.checkpoint import load_checkpoint, make_state
 from common.device import set_threads
 from common.errors import UserError, run_cli
-from common.files import atomic_torch_save
+from common.files import atomic_torch_save, check_outputs
 from common.metrics import progress, say
 from common.runs import runs_root
 from common.seed import set_seed
@@ -130,6 +130,8 @@ def load_classifier(path: str | Path) -> tuple[AttributeNet, dict]:
 
 def _main(args: argparse.Namespace) -> int:
     set_threads(args.threads)
+    out = Path(args.out) if args.out else default_path()
+    check_outputs([out], [args.data])  # refused before training, not after it
     data = load_faces(args.data or None)
     say(data.summary(), args.quiet)
     held = holdout_mask(data.ids, args.holdout_percent)
@@ -141,7 +143,6 @@ def _main(args: argparse.Namespace) -> int:
     start = time.time()
     net = train_classifier(train, args.epochs, args.batch, args.lr, args.seed, args.quiet)
     acc = accuracy(net, check)
-    out = Path(args.out) if args.out else default_path()
     save_classifier(net, out, {"holdout_percent": args.holdout_percent, "train_images": len(train),
                                "real_accuracy": acc, "check_images": len(check), "source": data.source})
     say(f"classifier trained on {len(train)} held-out images in {time.time() - start:.0f} s; accuracy on "

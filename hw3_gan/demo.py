@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import run_cli
-from common.runs import data_root
+from common.runs import data_root, fresh_run_dir
 from hw3_gan import generate, train
 from hw3_gan.classifier import save_classifier, train_classifier
 from hw3_gan.data import holdout_mask, load_faces
@@ -36,7 +36,7 @@ def _main(args: argparse.Namespace) -> int:
         data = write_sample_data(out / "data", n=400)
         text = out / "data" / "sample_testing_text.txt"
         caps = []
-    run_dir = out / "run"
+    run_dir = fresh_run_dir(out / "run")
     argv = ["--config", str(CONFIG), "--run-dir", str(run_dir), "--set", f"data.path={data}", *caps]
     if train.main(argv) != 0:
         return 2

@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import UserError, run_cli
-from common.files import atomic_write
+from common.files import atomic_write, check_outputs
 from common.metrics import say
 from common.runs import data_root
+from common.setup import start_inference
 from hw3_gan.classifier import AttributeNet, default_path, load_classifier, predict
 from hw3_gan.data import IMAGE_SIZE, FaceData, decode_image, holdout_mask, load_faces
 from hw3_gan.generate import PER_LINE
@@ -100,8 +101,11 @@ def face_rate(images: np.ndarray, cascade: Path) -> float | None:
         import cv2  # optional dependency
     except ImportError:
         return None
-    detector = cv2.CascadeClassifier(str(cascade))
-    if detector.empty():
+    try:
+        detector = cv2.CascadeClassifier(str(cascade))
+    except cv2.error:
+        detector = None
+    if detector is None or detector.empty():
         raise UserError(f"{cascade}: not a readable OpenCV cascade file")
     hits = 0
     for img in images:
@@ -171,7 +175,11 @@ def real_reference(data_path: str, holdout_percent: float) -> FaceData:
 
 
 def _main(args: argparse.Namespace) -> int:
+    start_inference("cpu", args.threads, seed=None)  # the reference draw has its own --seed
     requests = read_testing_text(args.testing_text)
+    samples = [Path(args.samples_dir) / f"sample_{r.id}_{k}.jpg" for r in requests for k in range(1, PER_LINE + 1)]
+    inputs = [args.testing_text, args.classifier or default_path(), args.cascade, args.data, *samples]
+    check_outputs([args.json], inputs)
     images = read_samples(Path(args.samples_dir), requests)
     clf_path = Path(args.classifier) if args.classifier else default_path()
     if not clf_path.is_file():
@@ -202,6 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--cascade", help="lbpcascade_animeface.xml (default: $MLDS_DATA/hw3/ when present)")
     p.add_argument("--seed", type=int, default=0, help="seed for drawing real reference images")
     p.add_argument("--json", help="also write the figures to this JSON file")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: the cores that are free)")
     return run_cli(_main, p, argv)
 
 

@@ -19,11 +19,11 @@ from PIL import Image
 from common.checkpoint import load_checkpoint
 from common.cli import add_checkpoint_arg
 from common.config import config_from_dict
-from common.device import select_device
 from common.errors import UserError, run_cli
-from common.files import atomic_dir
+from common.files import check_outputs, staged_files
 from common.metrics import say
 from common.runs import latest_checkpoint
+from common.setup import start_inference
 from hw3_gan.data import IMAGE_SIZE, save_grid, to_uint8
 from hw3_gan.model import Generator
 from hw3_gan.tags import EYE_COLOURS, HAIR_COLOURS, TagRequest, describe, read_testing_text
@@ -78,7 +78,10 @@ class TagSampler:
 
 
 def generate(sampler: TagSampler, requests: list[TagRequest], out: Path, seed: int = 0, quality: int = 95) -> Path:
-    """Write 5 JPEGs per request (and grid.png) into ``out``, built aside and moved in only when complete."""
+    """Write 5 JPEGs per request (and grid.png) into ``out``, staged and moved in only when complete.
+
+    Only these files are written: whatever else ``out`` holds stays as it was.
+    """
     g = torch.Generator().manual_seed(seed)
     rows = []
     for req in requests:
@@ -86,7 +89,7 @@ def generate(sampler: TagSampler, requests: list[TagRequest], out: Path, seed: i
         if hair is not None and eye is not None and sampler.counts[hair, eye] < 1:
             say(f"warning: line {req.line}: the training data has no '{describe(req.hair, req.eye)}' image")
         rows.append(sampler.sample(*sampler.fill(req, g), g))
-    with atomic_dir(out) as tmp:
+    with staged_files(out) as tmp:
         for req, images in zip(requests, rows):
             for k, img in enumerate(images, 1):
                 buf = io.BytesIO()
@@ -96,13 +99,23 @@ def generate(sampler: TagSampler, requests: list[TagRequest], out: Path, seed: i
     return out
 
 
+def output_names(requests: list[TagRequest]) -> list[str]:
+    """The files :func:`generate` writes for ``requests``."""
+    return [f"sample_{req.id}_{k}.jpg" for req in requests for k in range(1, PER_LINE + 1)] + ["grid.png"]
+
+
 def _main(args: argparse.Namespace) -> int:
-    requests = read_testing_text(args.testing_text)
-    ckpt = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(HOMEWORK)
-    say(f"checkpoint: {ckpt}")
     if not 1 <= args.quality <= 100:
         raise UserError(f"--quality must be 1..100, got {args.quality}")
-    sampler = TagSampler(load_checkpoint(ckpt, HOMEWORK), select_device(args.device), str(ckpt))
+    device = start_inference(args.device, args.threads, seed=None)  # the images draw from their own --seed
+    requests = read_testing_text(args.testing_text)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: is a file, expected a folder")
+    ckpt = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(HOMEWORK)
+    check_outputs([out / name for name in output_names(requests)], [args.testing_text, ckpt])
+    sampler = TagSampler(load_checkpoint(ckpt, HOMEWORK), device, str(ckpt))
+    say(f"checkpoint: {ckpt}")
     out = generate(sampler, requests, Path(args.out), args.seed, args.quality)
     say(f"wrote {PER_LINE * len(requests)} images for {len(requests)} lines to {out}/ (and {out / 'grid.png'})")
     return 0
@@ -111,7 +124,8 @@ def _main(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m hw3_gan.generate", description=__doc__.split("\n")[0])
     p.add_argument("testing_text", help="course testing file: '<id>,<hair> hair <eye> eyes' per line")
-    p.add_argument("--out", default="samples", help="output folder (replaced when complete)")
+    p.add_argument("--out", default="samples", help="output folder: its sample_*.jpg and grid.png are written, "
+                                                    "nothing else in it is touched")
     p.add_argument("--seed", type=int, default=0, help="noise seed: the same seed gives the same images")
     p.add_argument("--quality", type=int, default=95, help="JPEG quality")
     add_checkpoint_arg(p, HOMEWORK)

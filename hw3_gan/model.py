@@ -14,17 +14,19 @@ import torch
 from torch import nn
 from torch.nn.utils import spectral_norm as sn
 
+from common.config import param
+
 
 @dataclass
 class ModelConfig:
-    image_size: int = 64  # a power of two >= 8
-    nz: int = 100
-    ngf: int = 64
-    ndf: int = 64
-    embed_dim: int = 32  # per tag, in the generator's input
+    image_size: int = param(64, ge=8)  # a power of two >= 8
+    nz: int = param(100, gt=0)
+    ngf: int = param(64, gt=0)
+    ndf: int = param(64, gt=0)
+    embed_dim: int = param(32, gt=0)  # per tag, in the generator's input
     spectral_norm: bool = False  # on every discriminator layer
     d_batchnorm: bool = False  # BatchNorm mixes samples, which gradient penalties assume it does not
-    mbstd_group: int = 4  # minibatch standard deviation over groups of this many images (0: off)
+    mbstd_group: int = param(4, ge=0)  # minibatch standard deviation over groups of this many images (0: off)
 
 
 def _levels(image_size: int) -> int:

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from common.errors import run_cli
-from common.files import atomic_dir, atomic_write
+from common.files import SAMPLE_MARK, atomic_dir, atomic_write
 from hw3_gan.tags import EYE_COLOURS, HAIR_COLOURS
 
 HAIR_RGB = {"orange": (250, 140, 20), "white": (240, 240, 240), "aqua": (0, 200, 200), "gray": (128, 128, 128),
@@ -93,7 +93,7 @@ def write_sample_data(out: str | Path, n: int = 400, fmt: str = "2018", seed: in
     images, h_ids, e_ids = synthetic_faces(n, hair, eyes, seed)
     ids = [str(7 + 3 * i + (i // 50) * 11) for i in range(n)]  # not contiguous, like the real ids
     name = "extra_data" if fmt == "2018" else "data_2017"
-    with atomic_dir(out / name) as tmp:
+    with atomic_dir(out / name, mark=SAMPLE_MARK) as tmp:
         image_dir = tmp / ("images" if fmt == "2018" else "faces")
         image_dir.mkdir()
         lines = []

@@ -7,7 +7,6 @@ real under the tags it was asked for. An EMA copy of the generator is what sampl
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from collections.abc import Sequence
@@ -18,9 +17,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common.checkpoint import make_state, restore
+from common.budget import TimeBudget
+from common.checkpoint import make_state
 from common.cli import train_parser
-from common.config import RunConfig, config_to_dict
+from common.config import RunConfig, config_to_dict, param
 from common.device import autocast
 from common.distributed import all_reduce_mean, cleanup, wrap_model
 from common.errors import UserError, run_cli
@@ -39,30 +39,30 @@ GRID_PAIRS = [("blue", "blue"), ("blue", "green"), ("blue", "red"), ("green", "b
 @dataclass
 class DataConfig:
     path: str = ""  # a data folder or .zip in either course format; "" → $MLDS_DATA/hw3/extra_data.zip
-    holdout_percent: float = 20.0  # kept from the GAN for the evaluation classifier
+    holdout_percent: float = param(20.0, ge=0, lt=100)  # kept from the GAN for the evaluation classifier
     flip: bool = True  # random horizontal flips
-    limit: int = 0  # train on the first N images only (0: all)
+    limit: int = param(0, ge=0)  # train on the first N images only (0: all)
 
 
 @dataclass
 class LoopConfig:
-    batch_size: int = 64
-    epochs: int = 20
-    max_steps: int = 0  # 0: no cap
-    max_minutes: float = 0.0  # stop (and save) after this much wall time; 0: no cap
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    batch_size: int = param(64, gt=0)
+    epochs: int = param(20, gt=0, resume=True)
+    max_steps: int = param(0, ge=0, resume=True)  # 0: no cap
+    max_minutes: float = param(0.0, ge=0, resume=True)  # stop (and save) after this much wall time; 0: no cap
+    lr_g: float = param(2e-4, gt=0)
+    lr_d: float = param(2e-4, gt=0)
+    betas: list[float] = param(default_factory=lambda: [0.5, 0.999], ge=0, lt=1)  # Adam's two
     penalty: Literal["r1", "dragan", "none"] = "r1"
-    penalty_weight: float = 1.0  # R1: gamma; DRAGAN: lambda
-    penalty_every: int = 4  # lazy regularisation: every k D steps, weighted by k
-    wrong_weight: float = 0.5  # real images paired with wrong tags count as fakes
-    mode_seeking: float = 1.0  # weight of the mode-seeking term against conditional mode collapse (0: off)
+    penalty_weight: float = param(1.0, ge=0)  # R1: gamma; DRAGAN: lambda
+    penalty_every: int = param(4, gt=0)  # lazy regularisation: every k D steps, weighted by k
+    wrong_weight: float = param(0.5, ge=0)  # real images paired with wrong tags count as fakes
+    mode_seeking: float = param(1.0, ge=0)  # weight of the mode-seeking term against conditional mode collapse (0: off)
     ema: bool = True
-    ema_decay: float = 0.999
+    ema_decay: float = param(0.999, ge=0, lt=1)
     amp: bool = True  # bf16 autocast on CUDA
-    save_every_steps: int = 500
-    grid_noise: int = 8  # columns of the per-epoch grid
+    save_every_steps: int = param(500, ge=0, resume=True)
+    grid_noise: int = param(8, gt=0)  # columns of the per-epoch grid
 
 
 @dataclass
@@ -181,6 +181,8 @@ def grid_inputs(n: int, nz: int, pair_counts: np.ndarray, rows: int = 10
 def _impl(args) -> int:
     run = start_run(HOMEWORK, GanConfig, args)
     cfg, dev, env = run.cfg, run.device, run.env
+    if len(cfg.train.betas) != 2:
+        raise UserError(f"config key 'train.betas' must hold 2 numbers, got {cfg.train.betas}")
     nh, ne = len(HAIR_COLOURS), len(EYE_COLOURS)
     try:
         G, D = Generator(cfg.model, nh, ne).to(dev), Discriminator(cfg.model, nh, ne).to(dev)
@@ -198,10 +200,8 @@ def _impl(args) -> int:
     ema = EMA(G, tc.ema_decay)
     step = epoch = 0
     if run.resume_state is not None:
-        st = run.resume_state
-        restore(st, models={"G": G, "D": D, "G_ema": ema.model}, optimizers={"G": opt_g, "D": opt_d})
+        st = run.restore(models={"G": G, "D": D, "G_ema": ema.model}, optimizers={"G": opt_g, "D": opt_d})
         step, epoch = st["step"], st["epoch"]
-        run.say(f"resumed at epoch {epoch}, step {step}")
     Gw, Dw = wrap_model(G, env, dev), wrap_model(D, env, dev)
     batches = Batches(train_data, tc.batch_size, cfg.seed, env.rank, env.world_size, cfg.model.image_size,
                       cfg.data.flip)
@@ -211,7 +211,7 @@ def _impl(args) -> int:
     if tc.max_steps:
         total_steps = min(total_steps, tc.max_steps)
     fixed = [t.to(dev) for t in grid_inputs(tc.grid_noise, cfg.model.nz, pair_counts)]
-    start, seen, deadline = time.time(), 0, time.time() + tc.max_minutes * 60 if tc.max_minutes else math.inf
+    start, seen, budget = time.time(), 0, TimeBudget(tc.max_minutes, env)
 
     def save(is_best: bool) -> None:
         if not env.is_main:
@@ -264,8 +264,7 @@ def _impl(args) -> int:
             bar.update(1)
             bar.set_postfix(loss_d=f"{loss_d.item():.3f}", loss_g=f"{loss_g.item():.3f}",
                             img_s=f"{seen / (time.time() - start):.0f}")
-            # Every process must stop at the same step, so the time limit is agreed on, not read locally.
-            late = tc.max_minutes > 0 and all_reduce_mean(float(time.time() > deadline), env) > 0
+            late = budget.spent()
             if step >= total_steps or late:
                 stopped = step < total_steps
                 break

@@ -12,14 +12,15 @@ import sys
 from collections.abc import Sequence
 
 from common.cli import add_checkpoint_arg
-from common.device import select_device
 from common.errors import run_cli
+from common.setup import start_inference
 from hw4_chatbot.config import HOMEWORK
 from hw4_chatbot.predict import open_responder
 
 
 def impl(args: argparse.Namespace) -> int:
-    responder = open_responder(args.model, args.checkpoint, args.backward, select_device(args.device), args.overrides)
+    device = start_inference(args.device, args.threads)
+    responder = open_responder(args.model, args.checkpoint, args.backward, device, args.overrides)
     interactive = sys.stdin.isatty()
     while True:
         if interactive:

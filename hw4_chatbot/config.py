@@ -9,7 +9,7 @@ from typing import Literal
 import torch
 
 from common.checkpoint import load_checkpoint
-from common.config import ConfigError, config_from_dict
+from common.config import ConfigError, config_from_dict, param
 from common.errors import UserError
 from common.vocab import Vocab
 from hw4_chatbot.data import DataConfig
@@ -21,13 +21,13 @@ HOMEWORK = "hw4_chatbot"
 
 @dataclass
 class TrainConfig:
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 1e-3
-    clip: float = 5.0
-    max_minutes: float = 0.0  # stop (validated and checkpointed) after this much wall time; 0: no limit
-    max_steps: int = 0  # 0: no limit
-    eval_every: int = 0  # also validate and checkpoint every N steps (0: once per epoch)
+    epochs: int = param(10, gt=0, resume=True)
+    batch_size: int = param(64, gt=0)
+    lr: float = param(1e-3, gt=0)
+    clip: float = param(5.0, gt=0)
+    max_minutes: float = param(0.0, ge=0, resume=True)  # stop (validated, checkpointed) after this long; 0: no limit
+    max_steps: int = param(0, ge=0, resume=True)  # 0: no limit
+    eval_every: int = param(0, ge=0, resume=True)  # also validate and checkpoint every N steps (0: once per epoch)
     amp: bool = True  # bf16 autocast on CUDA (no-op on CPU)
 
 
@@ -36,30 +36,30 @@ class RLConfig:
     init_checkpoint: str = ""  # the S2S best.pt the policy starts from (also the frozen forward model)
     backward_checkpoint: str = ""  # best.pt of a run with data.reverse=true: p(query | reply)
     # defaults = configs/rl.yaml, the measured run (docs/RESULTS.md, HW4)
-    turns: int = 2  # simulated turns per episode (agents alternate; both are copies of the policy)
-    batch_size: int = 32
+    turns: int = param(2, gt=0)  # simulated turns per episode (agents alternate; both are copies of the policy)
+    batch_size: int = param(32, gt=0)
     w_ease: float = 0.0  # ease of answering: -log p(dull reply | generated) per token (Li et al.)
     w_flow: float = 0.1  # information flow: -log cos(own turn, own previous turn)
     w_coherence: float = 0.0  # log p(reply | query) / len + log p_back(query | reply) / len (Li et al.)
     w_backward: float = 0.4  # the backward half alone, log p_back(query | reply) / len: penalises generic replies
     w_dull: float = 0.5  # penalty 1 for a reply in data.DULL_REPLIES, 0.5 for one containing such a reply's core
     w_repeat: float = 0.5  # penalty: share of batch + recent sampled replies equal to / sharing 3 first tokens with it
-    repeat_window: int = 256  # how many recent sampled replies the repeat penalty remembers
+    repeat_window: int = param(256, ge=0)  # how many recent sampled replies the repeat penalty remembers
     normalize: bool = True  # standardise each reward component by its running mean/std before weighting
-    entropy: float = 0.01  # entropy bonus (per token, nats) in the policy loss
-    ml_weight: float = 1.0  # maximum-likelihood loss on real pairs mixed into every step
-    baseline_decay: float = 0.95  # moving-average baseline of the reward (and decay of the reward statistics)
-    temperature: float = 0.7
-    top_k: int = 0
-    max_ppl_rise: float = 0.10  # a checkpoint whose valid perplexity rose more than this never counts as best
-    valid_queries: int = 256  # validation queries whose greedy replies are scored
+    entropy: float = param(0.01, ge=0)  # entropy bonus (per token, nats) in the policy loss
+    ml_weight: float = param(1.0, ge=0)  # maximum-likelihood loss on real pairs mixed into every step
+    baseline_decay: float = param(0.95, ge=0, lt=1)  # decay of the reward baseline and reward statistics
+    temperature: float = param(0.7, gt=0)
+    top_k: int = param(0, ge=0)
+    max_ppl_rise: float = param(0.10, ge=0)  # a checkpoint whose valid perplexity rose more never counts as best
+    valid_queries: int = param(256, gt=0)  # validation queries whose greedy replies are scored
 
 
 @dataclass
 class ChatConfig:
     seed: int = 0
-    device: str = "auto"
-    threads: int = 0
+    device: str = param("auto", resume=True)
+    threads: int = param(0, ge=0, resume=True)
     mode: Literal["s2s", "rl"] = "s2s"
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)

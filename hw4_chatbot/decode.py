@@ -12,20 +12,21 @@ from typing import Literal
 import torch
 
 from common.batching import pad_batch
+from common.config import param
 from hw4_chatbot.model import Seq2Seq, repeat_state, select_state
 
 
 @dataclass
 class DecodeConfig:
     strategy: Literal["greedy", "beam", "sample"] = "greedy"
-    max_len: int = 20
-    beam: int = 5
-    length_alpha: float = 1.0  # 0: raw log-prob (favours short replies), 1: per-token average
-    no_repeat_ngram: int = 3  # block a token that would repeat an n-gram of the reply (0: off)
-    temperature: float = 1.0
-    top_k: int = 0  # sample only among the k most likely tokens (0: all)
-    mmi_weight: float = 0.0  # beam: rerank by + weight * log p(query | reply) / len (needs a backward model)
-    min_len: int = 1  # forbid <eos> before this many tokens
+    max_len: int = param(20, gt=0)
+    beam: int = param(5, gt=0)
+    length_alpha: float = param(1.0, ge=0)  # 0: raw log-prob (favours short replies), 1: per-token average
+    no_repeat_ngram: int = param(3, ge=0)  # block a token that would repeat an n-gram of the reply (0: off)
+    temperature: float = param(1.0, gt=0)
+    top_k: int = param(0, ge=0)  # sample only among the k most likely tokens (0: all)
+    mmi_weight: float = param(0.0, ge=0)  # beam: rerank by + weight * log p(query | reply) / len (needs backward)
+    min_len: int = param(1, ge=0)  # forbid <eos> before this many tokens
 
 
 def _blocked(seq: list[int], n: int) -> set[int]:

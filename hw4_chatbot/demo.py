@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from common.errors import run_cli
-from common.runs import data_root
+from common.runs import data_root, fresh_run_dir
 from hw4_chatbot import evaluate, predict, train
 from hw4_chatbot.sample_data import write_sample
 
@@ -29,7 +29,7 @@ def impl(args: argparse.Namespace) -> int:
         data = write_sample(out / "data")
         pairs, inputs, cap = data / "cornell_pairs", data / "sample_inputs" / "input_crlf.txt", []
     common = ["--quiet", "--set", f"data.path={pairs}", *cap]
-    runs = {k: out / "runs" / k for k in ("s2s", "backward", "rl")}
+    runs = {k: fresh_run_dir(out / "runs" / k) for k in ("s2s", "backward", "rl")}
     steps = [
         ["--config", str(CONFIGS / "tiny.yaml"), "--run-dir", str(runs["s2s"]), *common],
         ["--config", str(CONFIGS / "tiny.yaml"), "--run-dir", str(runs["backward"]), *common, "data.reverse=true",

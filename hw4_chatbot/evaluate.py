@@ -19,10 +19,11 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from common.device import select_device, set_threads
+from common.cli import non_negative_int
 from common.errors import run_cli
-from common.files import atomic_write
+from common.files import atomic_write, check_outputs
 from common.metrics import say
+from common.setup import start_inference
 from hw4_chatbot.data import DULL_REPLIES, PairBatches, load_splits
 
 DULL = frozenset(DULL_REPLIES)
@@ -103,7 +104,8 @@ def evaluate_models(names: list[str], s2s: str | None, rl: str | None, backward:
     rows, samples, test, cache = [], {}, None, {}
     for name in names:
         kind = preset(name).model
-        responder = open_responder(name, s2s if kind == "s2s" else rl, backward, device)
+        responder = open_responder(name, s2s if kind == "s2s" else rl, backward, device,
+                                   flag="--s2s" if kind == "s2s" else "--rl")
         if test is None:
             test = load_splits(responder.bot.cfg.data).test
             test = test[:limit] if limit else test
@@ -137,8 +139,9 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def impl(args: argparse.Namespace) -> int:
-    set_threads(args.threads)
-    rows, _ = evaluate_models(args.models, args.s2s, args.rl, args.backward, select_device(args.device),
+    device = start_inference(args.device, args.threads)
+    check_outputs([args.out], [args.s2s, args.rl, args.backward])
+    rows, _ = evaluate_models(args.models, args.s2s, args.rl, args.backward, device,
                               args.limit, args.latency_n)
     table = markdown_table(rows)
     print(table, end="")
@@ -155,11 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--s2s", help="S2S checkpoint (default: newest s2s best.pt)")
     p.add_argument("--rl", help="RL checkpoint (default: newest rl best.pt)")
     p.add_argument("--backward", help="backward model for MMI presets (default: the one inside the RL checkpoint)")
-    p.add_argument("--limit", type=int, default=0, help="use only the first N test pairs")
-    p.add_argument("--latency-n", type=int, default=100, help="queries timed one at a time")
+    p.add_argument("--limit", type=non_negative_int, default=0, help="use only the first N test pairs")
+    p.add_argument("--latency-n", type=non_negative_int, default=100, help="queries timed one at a time")
     p.add_argument("--out", help="also write the markdown table here")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: the cores that are free)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--threads", type=non_negative_int, default=0, help="CPU threads (0: the cores that are free)")
     return p
 
 

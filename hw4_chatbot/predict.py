@@ -20,11 +20,11 @@ import yaml
 from common.batching import pad_batch
 from common.cli import add_checkpoint_arg
 from common.config import config_from_dict, load_config
-from common.device import select_device, set_threads
 from common.errors import UserError, run_cli
-from common.files import atomic_write
+from common.files import atomic_write, check_outputs
 from common.metrics import say
 from common.runs import latest_checkpoint
+from common.setup import start_inference
 from common.text import read_lines
 from hw4_chatbot.config import HOMEWORK, Chatbot, load_chatbot
 from hw4_chatbot.data import encode_query, normalize
@@ -61,9 +61,9 @@ def run_kind(run_dir: Path) -> str:
     return "rl" if cfg.get("mode") == "rl" else "backward" if cfg.get("data", {}).get("reverse") else "s2s"
 
 
-def find_checkpoint(kind: str) -> Path:
-    """The newest ``best.pt`` of a run that trained ``kind`` (s2s, backward or rl)."""
-    return latest_checkpoint(HOMEWORK, accept=lambda run_dir: run_kind(run_dir) == kind, kind=kind)
+def find_checkpoint(kind: str, flag: str = "--checkpoint") -> Path:
+    """The newest ``best.pt`` of a run that trained ``kind`` (s2s, backward or rl); ``flag`` names one instead."""
+    return latest_checkpoint(HOMEWORK, accept=lambda run_dir: run_kind(run_dir) == kind, kind=kind, flag=flag)
 
 
 class Responder:
@@ -99,15 +99,15 @@ def detokenize(tokens: list[str]) -> str:
 
 
 def open_responder(name: str, checkpoint: str | None, backward: str | None, device: torch.device,
-                   overrides: Sequence[str] = ()) -> Responder:
-    """A preset's model and decoding; prints which checkpoint it used."""
+                   overrides: Sequence[str] = (), flag: str = "--checkpoint") -> Responder:
+    """A preset's model and decoding; prints which checkpoint it used (``flag``: the option naming one)."""
     chosen = preset(name)
     decode = load_config(DecodeConfig, None, [f"{k}={v}" for k, v in _flat(chosen.decode)] + list(overrides))
-    path = Path(checkpoint) if checkpoint else find_checkpoint(chosen.model)
+    path = Path(checkpoint) if checkpoint else find_checkpoint(chosen.model, flag)
     bot = load_chatbot(path, device)
     say(f"{name}: using checkpoint {path} ({bot.kind})")
     if decode.mmi_weight and (backward or bot.backward is None):
-        back_path = Path(backward) if backward else find_checkpoint("backward")
+        back_path = Path(backward) if backward else find_checkpoint("backward", "--backward")
         back = load_chatbot(back_path, device)
         bot.backward, bot.backward_vocab = back.model, back.vocab
         say(f"{name}: using backward model {back_path}")
@@ -119,9 +119,9 @@ def _flat(cfg: DecodeConfig) -> list[tuple[str, object]]:
 
 
 def impl(args: argparse.Namespace) -> int:
-    device = select_device(args.device)
-    set_threads(args.threads)
+    device = start_inference(args.device, args.threads)
     preset(args.model)  # an unknown name fails before any work
+    check_outputs([args.output], [args.input, args.checkpoint, args.backward])
     lines = read_lines(args.input)  # UserError naming the file when missing, a folder or binary
     if not lines:
         say(f"{args.input}: empty file, writing an empty reply file")
@@ -142,7 +142,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backward", help="backward model for MMI presets (default: newest backward run)")
     p.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
                    help="decoding overrides, e.g. --set strategy=beam beam=10")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: the cores that are free)")
     return p
 
 

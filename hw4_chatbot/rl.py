@@ -13,14 +13,17 @@ validation perplexity rose by at most ``rl.max_ppl_rise`` over the starting mode
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import random
 
 import torch
 
 from common.batching import pad_batch
-from common.checkpoint import make_state, restore
+from common.budget import TimeBudget
+from common.checkpoint import make_state
 from common.config import config_to_dict
+from common.distributed import average_gradients
 from common.errors import UserError
 from common.setup import Run
 from common.vocab import Vocab
@@ -30,7 +33,7 @@ from hw4_chatbot.decode import DecodeConfig, greedy_or_sample
 from hw4_chatbot.evaluate import distinct, dull_rate, perplexity, top_reply_share
 from hw4_chatbot.model import Seq2Seq
 from hw4_chatbot.rewards import DialogueRewards, RewardWeights, RunningNorm, as_source, as_target
-from hw4_chatbot.train import Clock, ml_loss
+from hw4_chatbot.train import ml_loss
 
 
 def sample_replies(policy: Seq2Seq, queries: list[list[int]], vocab: Vocab, cfg: DecodeConfig,
@@ -99,7 +102,7 @@ def simulate(policy: Seq2Seq, start: list[list[int]], turns: int, vocab: Vocab, 
 
 
 def train_rl(run: Run[ChatConfig]) -> None:
-    cfg, device = run.cfg, run.device
+    cfg, device, env = run.cfg, run.device, run.env
     if not cfg.rl.init_checkpoint:
         raise UserError("rl.init_checkpoint is empty: pass the S2S best.pt (--set rl.init_checkpoint=PATH)")
     init = load_chatbot(cfg.rl.init_checkpoint, device)
@@ -111,8 +114,9 @@ def train_rl(run: Run[ChatConfig]) -> None:
         if back.kind != "backward":
             raise UserError(f"{cfg.rl.backward_checkpoint}: is a {back.kind} checkpoint, not a backward model")
         backward, back_vocab = back.model.requires_grad_(False), back.vocab
-    # the policy keeps the S2S model's architecture and data split; the frozen copy scores rewards
-    cfg.model, cfg.data = init.cfg.model, init.cfg.data
+    # the policy keeps the S2S model's architecture and data split (in its checkpoints; the run's
+    # config.yaml keeps what was asked, so --resume compares like with like); the frozen copy scores rewards
+    cfg = dataclasses.replace(cfg, model=init.cfg.model, data=init.cfg.data)
     vocab, policy = init.vocab, init.model.train()
     reference = copy.deepcopy(policy).eval().requires_grad_(False)
     weights = RewardWeights(cfg.rl.w_ease, cfg.rl.w_flow, cfg.rl.w_coherence, cfg.rl.w_backward, cfg.rl.w_dull,
@@ -122,6 +126,8 @@ def train_rl(run: Run[ChatConfig]) -> None:
     norm = RunningNorm(cfg.rl.baseline_decay) if cfg.rl.normalize else None
     splits = load_splits(cfg.data)
     train, valid = PairBatches(splits.train, vocab, cfg.data.max_query_len), PairBatches(splits.valid, vocab)
+    if len(train) < cfg.rl.batch_size:
+        raise UserError(f"rl.batch_size={cfg.rl.batch_size} is more than the {len(train)} training pairs")
     valid_queries = [encode_query(vocab, q, cfg.data.max_query_len)[:-1] for q, _ in splits.valid]
     valid_queries = valid_queries[: cfg.rl.valid_queries]
     sampling = DecodeConfig(strategy="sample", max_len=cfg.data.max_reply_len, no_repeat_ngram=0,
@@ -130,18 +136,20 @@ def train_rl(run: Run[ChatConfig]) -> None:
     opt = torch.optim.Adam(policy.parameters(), lr=cfg.train.lr)
     baseline = MovingBaseline(cfg.rl.baseline_decay)
     step, best, ppl0 = 0, -math.inf, perplexity(policy, valid, device)
+    rng = random.Random(cfg.seed + env.rank)  # which training pairs start each episode; its state is saved
     if run.resume_state:
-        st = run.resume_state
-        restore(st, models={"model": policy}, optimizers={"opt": opt})
+        st = run.restore(models={"model": policy}, optimizers={"opt": opt})
         step, best, ppl0 = st["step"], st["extra"]["best_score"], st["extra"]["start_ppl"]
+        rng.setstate(_random_state(st["extra"]["episode_rng"]))  # rank 0's: the one saved
+        if env.rank > 0:  # the other ranks' states were not saved; they must still draw other episodes
+            rng = random.Random(f"{cfg.seed}-{env.rank}-{step}")
         baseline.value = st["extra"]["baseline"]
         if norm is not None:
             norm.stats = st["extra"].get("reward_stats", {})
         rewards.repeat.recent.extend(tuple(r) for r in st["extra"].get("recent_replies", []))
     run.say(f"RL from {cfg.rl.init_checkpoint}: start valid perplexity {ppl0:.2f}, "
             f"backward model {'yes' if backward is not None else 'no (coherence uses the forward term only)'}")
-    rng = random.Random(cfg.seed + step)
-    clock = Clock(cfg.train.max_minutes)
+    budget = TimeBudget(cfg.train.max_minutes, env)
     eval_every = cfg.train.eval_every or 50
 
     def validate() -> None:
@@ -160,9 +168,11 @@ def train_rl(run: Run[ChatConfig]) -> None:
                     **{f"valid_{k}": float(v.mean()) for k, v in parts.items() if k != "total"})
         run.say(f"step {step}: valid ppl {ppl:.2f} (start {ppl0:.2f}), greedy distinct-2 {d2:.3f}, dull {dull:.1%}, "
                 f"top reply {top:.1%}, score {score:.3f}{' *best*' if is_best else ''}")
+        if not env.is_main:
+            return
         extra = {"vocab": vocab.itos, "kind": "rl", "best_score": best, "start_ppl": ppl0, "valid_ppl": ppl,
                  "baseline": baseline.value, "reward_stats": norm.stats if norm is not None else {},
-                 "recent_replies": [list(r) for r in rewards.repeat.recent]}
+                 "recent_replies": [list(r) for r in rewards.repeat.recent], "episode_rng": rng.getstate()}
         if backward is not None:  # embedded so predict's MMI reranking needs only this file
             extra |= {"backward_model": config_to_dict(backward.cfg), "backward_vocab": back_vocab.itos}
         models = {"model": policy} | ({"backward": backward} if backward is not None else {})
@@ -171,7 +181,7 @@ def train_rl(run: Run[ChatConfig]) -> None:
 
     if not run.resume_state:
         validate()  # the starting point is a candidate too: RL must beat it to be kept
-    while not clock.out() and not (cfg.train.max_steps and step >= cfg.train.max_steps):
+    while not budget.spent() and not (cfg.train.max_steps and step >= cfg.train.max_steps):
         idx = rng.sample(range(len(train)), cfg.rl.batch_size)
         start = [train.src[i][:-1] for i in idx]
         episode = simulate(policy, start, cfg.rl.turns, vocab, sampling, cfg.data.max_query_len)
@@ -186,6 +196,7 @@ def train_rl(run: Run[ChatConfig]) -> None:
             loss = loss + cfg.rl.ml_weight * ml
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        average_gradients(policy, env)  # episodes differ per process; the update must not
         torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.train.clip)
         opt.step()
         step += 1
@@ -199,3 +210,9 @@ def train_rl(run: Run[ChatConfig]) -> None:
         validate()
     run.say(f"done: best validation score (distinct-2 - dull - top reply share) {best:.3f}; "
             f"checkpoints in {run.run_dir}")
+
+
+def _random_state(saved: tuple) -> tuple:
+    """``random.Random.getstate()`` as it was saved (a checkpoint may turn its tuples into lists)."""
+    version, internal, gauss = saved
+    return version, tuple(internal), gauss

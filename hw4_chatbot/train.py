@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from common.batching import BucketBatchSampler
-from common.checkpoint import make_state, restore
+from common.budget import TimeBudget
+from common.checkpoint import make_state
 from common.cli import train_parser
 from common.config import config_to_dict
 from common.device import autocast
@@ -29,16 +30,6 @@ from hw4_chatbot.config import HOMEWORK, ChatConfig, model_kind
 from hw4_chatbot.data import PairBatches, build_vocab, load_splits
 from hw4_chatbot.evaluate import perplexity
 from hw4_chatbot.model import Seq2Seq
-
-
-class Clock:
-    """Wall-time budget (benchmarks train 'for N minutes'); 0 minutes means no limit."""
-
-    def __init__(self, minutes: float):
-        self.start, self.limit = time.perf_counter(), minutes * 60
-
-    def out(self) -> bool:
-        return self.limit > 0 and time.perf_counter() - self.start >= self.limit
 
 
 def ml_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor], pad_id: int) -> tuple[torch.Tensor, int]:
@@ -61,14 +52,13 @@ def train_s2s(run: Run[ChatConfig]) -> None:
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
     step, epoch, skip, best = 0, 0, 0, math.inf
     if resume:
-        restore(resume, models={"model": model}, optimizers={"opt": opt})
+        run.restore(models={"model": model}, optimizers={"opt": opt})
         step, epoch = resume["step"], resume["epoch"]
         skip, best = resume["extra"]["batches_done"], resume["extra"]["best_ppl"]
-        run.say(f"resumed at step {step}, epoch {epoch}")
     net = wrap_model(model, env, device)
     sampler = BucketBatchSampler(train.lengths(), cfg.train.batch_size, seed=cfg.seed, rank=env.rank,
                                  world_size=env.world_size)
-    clock = Clock(cfg.train.max_minutes)
+    budget = TimeBudget(cfg.train.max_minutes, env)
 
     def checkpoint(batches_done: int) -> None:
         nonlocal best
@@ -104,7 +94,7 @@ def train_s2s(run: Run[ChatConfig]) -> None:
             bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens / (time.perf_counter() - t0):.0f}")
             if step % 50 == 0:
                 run.log.log(step, epoch=epoch, loss=loss.item(), tokens_per_s=tokens / (time.perf_counter() - t0))
-            stop = clock.out() or (cfg.train.max_steps and step >= cfg.train.max_steps)
+            stop = budget.spent() or bool(cfg.train.max_steps and step >= cfg.train.max_steps)
             if stop or (cfg.train.eval_every and step % cfg.train.eval_every == 0):
                 checkpoint(i + 1)
                 net.train()

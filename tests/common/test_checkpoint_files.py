@@ -78,7 +78,7 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
     assert [p.name for p in target.parent.iterdir()] == ["out.csv"]
 
 
-def test_atomic_dir_all_or_nothing(tmp_path):
+def test_atomic_dir_all_or_nothing_and_never_replaces(tmp_path):
     with pytest.raises(RuntimeError):
         with atomic_dir(tmp_path / "samples") as d:
             (d / "a.jpg").write_text("x")
@@ -86,7 +86,17 @@ def test_atomic_dir_all_or_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
     with atomic_dir(tmp_path / "samples") as d:
         (d / "a.jpg").write_text("x")
-    with atomic_dir(tmp_path / "samples") as d:
-        (d / "b.jpg").write_text("y")
-    assert [p.name for p in (tmp_path / "samples").iterdir()] == ["b.jpg"]
+    with pytest.raises(UserError, match="already exists"):
+        with atomic_dir(tmp_path / "samples") as d:
+            (d / "b.jpg").write_text("y")
+    assert [p.name for p in (tmp_path / "samples").iterdir()] == ["a.jpg"]
     assert [p.name for p in tmp_path.iterdir()] == ["samples"]
+    with pytest.raises(UserError, match="not written here"):  # a mark is no licence to replace others' folders
+        with atomic_dir(tmp_path / "samples", mark=".made") as d:
+            pass
+    with atomic_dir(tmp_path / "gen", mark=".made") as d:
+        (d / "a").write_text("1")
+    with atomic_dir(tmp_path / "gen", mark=".made") as d:  # its own earlier output: replaced
+        (d / "b").write_text("2")
+    assert sorted(p.name for p in (tmp_path / "gen").iterdir()) == [".made", "b"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gen", "samples"]
