@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from common.cli import add_checkpoint_arg
 from common.errors import run_cli
 from common.setup import start_inference
-from hw4_chatbot.config import HOMEWORK
+from hw4_chatbot import HOMEWORK
 from hw4_chatbot.predict import open_responder
 
 

@@ -9,14 +9,13 @@ from typing import Literal
 import torch
 
 from common.checkpoint import load_checkpoint
-from common.config import ConfigError, config_from_dict, param
+from common.config import ConfigError, RunConfig, config_from_dict, param
 from common.errors import UserError
 from common.vocab import Vocab
+from hw4_chatbot import HOMEWORK
 from hw4_chatbot.data import DataConfig
 from hw4_chatbot.decode import DecodeConfig
 from hw4_chatbot.model import ModelConfig, Seq2Seq
-
-HOMEWORK = "hw4_chatbot"
 
 
 @dataclass
@@ -56,10 +55,9 @@ class RLConfig:
 
 
 @dataclass
-class ChatConfig:
-    seed: int = 0
-    device: str = param("auto", resume=True)
-    threads: int = param(0, ge=0, resume=True)
+class Config(RunConfig):
+    """One run: S2S, backward (S2S with ``data.reverse``) or RL; seed, device, threads from RunConfig."""
+
     mode: Literal["s2s", "rl"] = "s2s"
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -68,7 +66,7 @@ class ChatConfig:
     decode: DecodeConfig = field(default_factory=DecodeConfig)
 
 
-def model_kind(cfg: ChatConfig) -> str:
+def model_kind(cfg: Config) -> str:
     """``s2s``, ``backward`` or ``rl``: what a run trains (predict picks checkpoints by it)."""
     if cfg.mode == "rl":
         return "rl"
@@ -81,7 +79,7 @@ class Chatbot:
 
     model: Seq2Seq
     vocab: Vocab
-    cfg: ChatConfig
+    cfg: Config
     kind: str
     path: str
     backward: Seq2Seq | None = None
@@ -105,7 +103,7 @@ def load_chatbot(path: str | os.PathLike, device: torch.device | str = "cpu") ->
     state = load_checkpoint(path, HOMEWORK)
     extra = state.get("extra", {})
     try:
-        cfg = config_from_dict(ChatConfig, state["config"])
+        cfg = config_from_dict(Config, state["config"])
         vocab = Vocab(extra["vocab"])
     except (KeyError, ValueError, ConfigError) as exc:
         raise UserError(f"{path}: checkpoint lacks its config or vocabulary ({exc})") from None

@@ -107,6 +107,16 @@ class Seq2Seq(nn.Module):
         return logp.view_as(tgt_out).sum(1), (tgt_out != self.pad_id).sum(1)
 
 
+def reply_nll(model: nn.Module, batch: dict[str, torch.Tensor], pad_id: int) -> tuple[torch.Tensor, int]:
+    """Mean token cross-entropy of the reply given the query, and the token count.
+
+    ``model`` is a :class:`Seq2Seq` or its DDP wrapper (called, never reached into, so gradients sync).
+    """
+    logits = model(batch["src"], batch["src_len"], batch["tgt_in"])
+    loss = F.cross_entropy(logits.float().flatten(0, 1), batch["tgt_out"].flatten(), ignore_index=pad_id)
+    return loss, int((batch["tgt_out"] != pad_id).sum())
+
+
 def select_state(state: State, index: torch.Tensor) -> State:
     """Rows ``index`` of a recurrent state (reordering beams)."""
     if isinstance(state, tuple):

@@ -26,7 +26,8 @@ from common.metrics import say
 from common.runs import latest_checkpoint
 from common.setup import start_inference
 from common.text import read_lines
-from hw4_chatbot.config import HOMEWORK, Chatbot, load_chatbot
+from hw4_chatbot import HOMEWORK
+from hw4_chatbot.config import Chatbot, load_chatbot
 from hw4_chatbot.data import encode_query, normalize
 from hw4_chatbot.decode import DecodeConfig, decode_batch
 from hw4_chatbot.rewards import vocab_map

@@ -4,8 +4,10 @@ from pathlib import Path
 
 import yaml
 
+from common.config import config_to_dict
 from hw4_chatbot import chat, evaluate, predict, train
 from hw4_chatbot.config import load_chatbot
+from hw4_chatbot.model import ModelConfig
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -85,6 +87,11 @@ def test_rl_from_s2s_then_evaluate_table(tiny_run, tmp_path, capsys):
                        f"rl.backward_checkpoint={back / 'best.pt'}", "train.max_steps=6", "train.eval_every=3"]) == 0
     bot = load_chatbot(rl / "best.pt")
     assert bot.kind == "rl" and bot.backward is not None
+    # the run records the model and data it trained: the initial S2S model's, not tiny_rl.yaml's defaults
+    init = config_to_dict(load_chatbot(tiny_run / "best.pt").cfg)
+    recorded = yaml.safe_load((rl / "config.yaml").read_text())
+    assert recorded["model"] == init["model"] == config_to_dict(bot.cfg)["model"] != config_to_dict(ModelConfig())
+    assert recorded["data"] == init["data"] == config_to_dict(bot.cfg)["data"]
     # the repeat penalty's window travels in the checkpoint: 6 steps x 2 turns x 16 replies = 192 remembered,
     # and 3 more steps after --resume fill the 256-reply window only if those 192 were restored
     from common.checkpoint import load_checkpoint

@@ -5,8 +5,7 @@ import torch
 from common.batching import pad_batch
 from common.vocab import Vocab
 from hw4_chatbot.decode import DecodeConfig, _blocked, beam_search, decode_batch, greedy_or_sample
-from hw4_chatbot.model import ModelConfig, Seq2Seq
-from hw4_chatbot.train import ml_loss
+from hw4_chatbot.model import ModelConfig, Seq2Seq, reply_nll
 
 WORDS = [f"w{i}" for i in range(8)]
 TRANSLATE = {w: f"r{7 - i}" for i, w in enumerate(WORDS)}  # the reply is a fixed function of the query
@@ -33,7 +32,7 @@ def test_learns_a_synthetic_dialogue_task_to_near_perfect_accuracy():
     model = Seq2Seq(len(vocab), ModelConfig(emb=32, hidden=64, dropout=0.0))
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
     for _ in range(600):
-        loss, _ = ml_loss(model, encode(synthetic(32, rng), vocab), vocab.pad_id)
+        loss, _ = reply_nll(model, encode(synthetic(32, rng), vocab), vocab.pad_id)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -76,7 +75,7 @@ def test_lstm_variant_learns_the_task_too():
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
     short = [(q[:2], r[-2:]) for q, r in synthetic(2000, rng)]  # 2-word queries: a quick task for 2 layers
     for i in range(250):
-        loss, _ = ml_loss(model, encode(short[i * 8 % 2000:][:32], vocab), vocab.pad_id)
+        loss, _ = reply_nll(model, encode(short[i * 8 % 2000:][:32], vocab), vocab.pad_id)
         opt.zero_grad()
         loss.backward()
         opt.step()
