@@ -30,6 +30,7 @@ from common.config import load_config  # noqa: E402
 from common.metrics import read_metrics  # noqa: E402
 from common.runs import data_root  # noqa: E402
 from hw3_gan import classifier, generate, train  # noqa: E402
+from hw3_gan.config import Config, TrainConfig  # noqa: E402
 from hw3_gan.evaluate import evaluate, format_report, read_samples, real_reference  # noqa: E402
 from hw3_gan.model import Discriminator, Generator, ModelConfig  # noqa: E402
 from hw3_gan.tags import EYE_COLOURS, HAIR_COLOURS, read_testing_text  # noqa: E402
@@ -45,7 +46,7 @@ def mm_ceiling() -> float:
     return 10 * 2 * 1024**3 / (time.perf_counter() - t)
 
 
-def step_time(cfg: ModelConfig, loop: train.LoopConfig, steps: int) -> float:
+def step_time(cfg: ModelConfig, loop: TrainConfig, steps: int) -> float:
     """Seconds per D+G step of the real training step (train.d_loss) on random data, batch 64."""
     torch.manual_seed(0)
     G, D = Generator(cfg, 12, 11), Discriminator(cfg, 12, 11)
@@ -117,8 +118,8 @@ def main() -> int:
     # 1. Speed, all in this process: matmul ceiling, standard DCGAN step, our step.
     res["mm_gflops"] = mm_ceiling() / 1e9
     std = step_time(ModelConfig(ngf=64, ndf=64, nz=100, d_batchnorm=True, mbstd_group=0),
-                    train.LoopConfig(penalty="none", wrong_weight=0.0, mode_seeking=0.0), 3)
-    cpu_cfg = load_config(train.GanConfig, REPO / "hw3_gan/configs/cpu.yaml", [])
+                    TrainConfig(penalty="none", wrong_weight=0.0, mode_seeking=0.0), 3)
+    cpu_cfg = load_config(Config, REPO / "hw3_gan/configs/cpu.yaml", [])
     ours = step_time(cpu_cfg.model, cpu_cfg.train, 8)
     res.update(dcgan_step_s=std, dcgan_images_per_s=64 / std, ours_step_s=ours, ours_images_per_s=64 / ours,
                speed_ratio=std / ours)

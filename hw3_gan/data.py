@@ -24,6 +24,7 @@ from common.files import atomic_write
 from common.metrics import say
 from common.runs import cache_dir, data_root, unpack
 from common.text import read_lines
+from hw3_gan import HOMEWORK
 from hw3_gan.tags import ALIASES, EYE_COLOURS, HAIR_COLOURS, parse_tags, split_id
 
 IMAGE_SIZE = 64
@@ -180,15 +181,15 @@ def _cache_key(folder: Path, fmt: str) -> str:
     parts = [str(folder.resolve()), fmt, str(IMAGE_SIZE), str(len(HAIR_COLOURS)), str(len(EYE_COLOURS))]
     for p in (folder / ("tags.csv" if fmt == "2018" else "tags_clean.csv"), folder / "images", folder / "faces"):
         if p.exists():
-            st = p.stat()
-            parts += [p.name, str(st.st_size), str(st.st_mtime_ns)]
+            stat = p.stat()
+            parts += [p.name, str(stat.st_size), str(stat.st_mtime_ns)]
     return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
 
 
 def load_faces(path: str | os.PathLike | None = None, use_cache: bool = True) -> FaceData:
     """Load either format (folder, .zip, or MLDS_DATA when ``path`` is empty), via a decoded-array cache."""
     folder, fmt = locate(path)
-    cache = cache_dir("hw3_gan") / f"faces-{_cache_key(folder, fmt)}.npz"
+    cache = cache_dir(HOMEWORK) / f"faces-{_cache_key(folder, fmt)}.npz"
     if use_cache and cache.is_file():
         try:
             z = np.load(cache, allow_pickle=False)

@@ -26,8 +26,7 @@ from common.runs import data_root
 from common.setup import start_inference
 from hw3_gan.classifier import AttributeNet, default_path, load_classifier, predict
 from hw3_gan.data import IMAGE_SIZE, FaceData, decode_image, holdout_mask, load_faces
-from hw3_gan.generate import PER_LINE
-from hw3_gan.tags import TagRequest, read_testing_text
+from hw3_gan.tags import PER_LINE, TagRequest, read_testing_text
 
 
 def read_samples(folder: Path, requests: list[TagRequest]) -> np.ndarray:

@@ -24,12 +24,11 @@ from common.files import check_outputs, staged_files
 from common.metrics import say
 from common.runs import latest_checkpoint
 from common.setup import start_inference
+from hw3_gan import HOMEWORK
+from hw3_gan.config import Config
 from hw3_gan.data import IMAGE_SIZE, save_grid, to_uint8
 from hw3_gan.model import Generator
-from hw3_gan.tags import EYE_COLOURS, HAIR_COLOURS, TagRequest, describe, read_testing_text
-from hw3_gan.train import HOMEWORK, GanConfig
-
-PER_LINE = 5
+from hw3_gan.tags import EYE_COLOURS, HAIR_COLOURS, PER_LINE, TagRequest, describe, read_testing_text
 
 
 class TagSampler:
@@ -38,7 +37,7 @@ class TagSampler:
     def __init__(self, state: dict, device: torch.device, source: str = "checkpoint"):
         extra = state.get("extra", {})
         try:
-            cfg = config_from_dict(GanConfig, state["config"])
+            cfg = config_from_dict(Config, state["config"])
             self.hair_names, self.eye_names = list(extra["hair_colours"]), list(extra["eye_colours"])
             self.gen = Generator(cfg.model, len(self.hair_names), len(self.eye_names))
             self.gen.load_state_dict(state["models"][extra.get("sampler", "G_ema")])
@@ -50,7 +49,7 @@ class TagSampler:
         self.counts = np.asarray(extra.get("pair_counts", np.ones((len(self.hair_names), len(self.eye_names)))),
                                  dtype=np.float64)
 
-    def _ids(self, req: TagRequest) -> tuple[int | None, int | None]:
+    def tag_ids(self, req: TagRequest) -> tuple[int | None, int | None]:
         """Course colour ids → this checkpoint's ids (its lists may be older than ours)."""
         hair = self.hair_names.index(HAIR_COLOURS[req.hair]) if req.hair is not None else None
         eye = self.eye_names.index(EYE_COLOURS[req.eye]) if req.eye is not None else None
@@ -59,7 +58,7 @@ class TagSampler:
     def fill(self, req: TagRequest, g: torch.Generator) -> tuple[list[int], list[int]]:
         """Hair and eye ids for the samples of one line; a tag the line leaves out is drawn from the
         training data's pairs that have the tag it gives."""
-        hair, eye = self._ids(req)
+        hair, eye = self.tag_ids(req)
         probs = self.counts.copy() + 1e-9
         if hair is not None:
             probs[np.arange(len(probs)) != hair] = 0
@@ -85,7 +84,7 @@ def generate(sampler: TagSampler, requests: list[TagRequest], out: Path, seed: i
     g = torch.Generator().manual_seed(seed)
     rows = []
     for req in requests:
-        hair, eye = sampler._ids(req)
+        hair, eye = sampler.tag_ids(req)
         if hair is not None and eye is not None and sampler.counts[hair, eye] < 1:
             say(f"warning: line {req.line}: the training data has no '{describe(req.hair, req.eye)}' image")
         rows.append(sampler.sample(*sampler.fill(req, g), g))

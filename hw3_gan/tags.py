@@ -19,6 +19,7 @@ HAIR_COLOURS = ["orange", "white", "aqua", "gray", "green", "red", "purple", "pi
 # Gray eyes were a 2017 tag; the 2018 extra_data has none, so a model trained on it cannot draw them.
 EYE_COLOURS = ["black", "orange", "pink", "yellow", "aqua", "purple", "green", "brown", "red", "blue", "gray"]
 ALIASES = {"grey": "gray", "blond": "blonde"}
+PER_LINE = 5  # images the course asks for per testing line
 _ID = re.compile(r"[A-Za-z0-9_.-]+")
 _TAG = re.compile(r"([a-z]+)\s+(hair|eyes|eye)\b")
 

@@ -7,11 +7,11 @@ real under the tags it was asked for. An EMA copy of the generator is what sampl
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -20,56 +20,22 @@ import torch.nn.functional as F
 from common.budget import TimeBudget
 from common.checkpoint import make_state
 from common.cli import train_parser
-from common.config import RunConfig, config_to_dict, param
+from common.config import config_to_dict
 from common.device import autocast
 from common.distributed import all_reduce_mean, cleanup, wrap_model
 from common.errors import UserError, run_cli
 from common.metrics import progress
-from common.setup import start_run
+from common.setup import Run, start_run
+from hw3_gan import HOMEWORK
+from hw3_gan.config import Config, TrainConfig
 from hw3_gan.data import FaceData, holdout_mask, load_faces, save_grid, to_tensor, to_uint8
-from hw3_gan.model import EMA, Discriminator, Generator, ModelConfig, recalibrate_batchnorm
+from hw3_gan.model import EMA, Discriminator, Generator, recalibrate_batchnorm
 from hw3_gan.tags import EYE_COLOURS, HAIR_COLOURS
 
-HOMEWORK = "hw3_gan"
+N_HAIR, N_EYE = len(HAIR_COLOURS), len(EYE_COLOURS)
 # Tag pairs of the per-epoch grid (one row each): the course's test pairs first, then contrasts.
 GRID_PAIRS = [("blue", "blue"), ("blue", "green"), ("blue", "red"), ("green", "blue"), ("green", "red"),
               ("blonde", "purple"), ("pink", "aqua"), ("black", "yellow"), ("white", "brown"), ("orange", "pink")]
-
-
-@dataclass
-class DataConfig:
-    path: str = ""  # a data folder or .zip in either course format; "" → $MLDS_DATA/hw3/extra_data.zip
-    holdout_percent: float = param(20.0, ge=0, lt=100)  # kept from the GAN for the evaluation classifier
-    flip: bool = True  # random horizontal flips
-    limit: int = param(0, ge=0)  # train on the first N images only (0: all)
-
-
-@dataclass
-class LoopConfig:
-    batch_size: int = param(64, gt=0)
-    epochs: int = param(20, gt=0, resume=True)
-    max_steps: int = param(0, ge=0, resume=True)  # 0: no cap
-    max_minutes: float = param(0.0, ge=0, resume=True)  # stop (and save) after this much wall time; 0: no cap
-    lr_g: float = param(2e-4, gt=0)
-    lr_d: float = param(2e-4, gt=0)
-    betas: list[float] = param(default_factory=lambda: [0.5, 0.999], ge=0, lt=1)  # Adam's two
-    penalty: Literal["r1", "dragan", "none"] = "r1"
-    penalty_weight: float = param(1.0, ge=0)  # R1: gamma; DRAGAN: lambda
-    penalty_every: int = param(4, gt=0)  # lazy regularisation: every k D steps, weighted by k
-    wrong_weight: float = param(0.5, ge=0)  # real images paired with wrong tags count as fakes
-    mode_seeking: float = param(1.0, ge=0)  # weight of the mode-seeking term against conditional mode collapse (0: off)
-    ema: bool = True
-    ema_decay: float = param(0.999, ge=0, lt=1)
-    amp: bool = True  # bf16 autocast on CUDA
-    save_every_steps: int = param(500, ge=0, resume=True)
-    grid_noise: int = param(8, gt=0)  # columns of the per-epoch grid
-
-
-@dataclass
-class GanConfig(RunConfig):
-    model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    train: LoopConfig = field(default_factory=LoopConfig)
 
 
 def wrong_tags(hair: torch.Tensor, eye: torch.Tensor, n_hair: int, n_eye: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -81,7 +47,7 @@ def wrong_tags(hair: torch.Tensor, eye: torch.Tensor, n_hair: int, n_eye: int) -
 
 
 def d_loss(D: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor, hair: torch.Tensor, eye: torch.Tensor,
-           cfg: LoopConfig, penalise: bool, n_hair: int, n_eye: int) -> tuple[torch.Tensor, dict]:
+           cfg: TrainConfig, penalise: bool, n_hair: int, n_eye: int) -> tuple[torch.Tensor, dict]:
     """Discriminator loss for one batch, with the gradient penalty when ``penalise``."""
     b = real.shape[0]
     if penalise and cfg.penalty == "dragan":
@@ -111,7 +77,7 @@ def d_loss(D: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor, hair: tor
 
 
 def g_loss(G: torch.nn.Module, D: torch.nn.Module, z: torch.Tensor, hair: torch.Tensor, eye: torch.Tensor,
-           cfg: LoopConfig) -> tuple[torch.Tensor, dict]:
+           cfg: TrainConfig) -> tuple[torch.Tensor, dict]:
     """Non-saturating generator loss, plus the mode-seeking term when ``cfg.mode_seeking`` > 0.
 
     Mode seeking (Mao et al. 2019): the second half of the batch repeats the first half's tags with
@@ -178,112 +144,168 @@ def grid_inputs(n: int, nz: int, pair_counts: np.ndarray, rows: int = 10
     return z, hair, eye
 
 
-def _impl(args) -> int:
-    run = start_run(HOMEWORK, GanConfig, args)
-    cfg, dev, env = run.cfg, run.device, run.env
+@dataclass
+class Nets:
+    """The generator, the discriminator, their optimizers and the generator's moving average."""
+
+    gen: Generator
+    disc: Discriminator
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    ema: EMA
+
+    def models(self) -> dict[str, torch.nn.Module]:
+        return {"G": self.gen, "D": self.disc, "G_ema": self.ema.model}  # the checkpoint's names
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"G": self.opt_g, "D": self.opt_d}
+
+
+@dataclass
+class LoopState:
+    step: int = 0
+    epoch: int = 0
+
+
+def build(cfg: Config, device: torch.device) -> Nets:
+    """Models, optimizers and the EMA copy from the config (a bad model config is one clear line)."""
     if len(cfg.train.betas) != 2:
         raise UserError(f"config key 'train.betas' must hold 2 numbers, got {cfg.train.betas}")
-    nh, ne = len(HAIR_COLOURS), len(EYE_COLOURS)
     try:
-        G, D = Generator(cfg.model, nh, ne).to(dev), Discriminator(cfg.model, nh, ne).to(dev)
+        gen = Generator(cfg.model, N_HAIR, N_EYE).to(device)
+        disc = Discriminator(cfg.model, N_HAIR, N_EYE).to(device)
     except ValueError as exc:
         raise UserError(f"model config: {exc}") from None
+    betas = tuple(cfg.train.betas)
+    return Nets(gen, disc, torch.optim.Adam(gen.parameters(), cfg.train.lr_g, betas=betas),
+                torch.optim.Adam(disc.parameters(), cfg.train.lr_d, betas=betas), EMA(gen, cfg.train.ema_decay))
+
+
+def load_training_data(run: Run[Config]) -> FaceData:
+    """The images the GAN trains on: all but the evaluation holdout, at most ``data.limit``."""
+    cfg = run.cfg
     data = load_faces(cfg.data.path or None)
     run.say(data.summary())
     train_data = data.subset(~holdout_mask(data.ids, cfg.data.holdout_percent))
     if cfg.data.limit:
         train_data = train_data.subset(np.arange(len(train_data)) < cfg.data.limit)
     run.say(f"training on {len(train_data)} images ({cfg.data.holdout_percent:g}% held out for evaluation)")
-    tc = cfg.train
-    opt_g = torch.optim.Adam(G.parameters(), tc.lr_g, betas=tuple(tc.betas))
-    opt_d = torch.optim.Adam(D.parameters(), tc.lr_d, betas=tuple(tc.betas))
-    ema = EMA(G, tc.ema_decay)
-    step = epoch = 0
-    if run.resume_state is not None:
-        st = run.restore(models={"G": G, "D": D, "G_ema": ema.model}, optimizers={"G": opt_g, "D": opt_d})
-        step, epoch = st["step"], st["epoch"]
-    Gw, Dw = wrap_model(G, env, dev), wrap_model(D, env, dev)
-    batches = Batches(train_data, tc.batch_size, cfg.seed, env.rank, env.world_size, cfg.model.image_size,
+    return train_data
+
+
+def restore(run: Run[Config], nets: Nets) -> LoopState:
+    if run.resume_state is None:
+        return LoopState()
+    saved = run.restore(models=nets.models(), optimizers=nets.optimizers())
+    return LoopState(saved["step"], saved["epoch"])
+
+
+def train_step(nets: Nets, gen_ddp: torch.nn.Module, disc_ddp: torch.nn.Module, x: torch.Tensor,
+               hair: torch.Tensor, eye: torch.Tensor, cfg: Config, step: int) -> dict[str, float]:
+    """One discriminator step, then one generator step, then the EMA update: losses and statistics.
+
+    ``gen_ddp`` / ``disc_ddp`` are the models as the processes share them (DDP-wrapped under torchrun).
+    """
+    train = cfg.train
+    z = torch.randn(x.shape[0], cfg.model.nz, device=x.device)
+    nets.gen.train()
+    with autocast(x.device, train.amp):
+        with torch.no_grad():
+            fake = gen_ddp(z, hair, eye)
+        penalise = train.penalty != "none" and step % train.penalty_every == 0
+        loss_d, stats = d_loss(disc_ddp, x, fake, hair, eye, train, penalise, N_HAIR, N_EYE)
+    nets.opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    nets.opt_d.step()
+    # The G step needs gradients through D, not for it: the bare module (no DDP sync) will do.
+    nets.disc.requires_grad_(False)
+    with autocast(x.device, train.amp):
+        loss_g, g_stats = g_loss(gen_ddp, nets.disc, z, hair, eye, train)
+    stats.update(g_stats)
+    nets.opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    nets.opt_g.step()
+    nets.disc.requires_grad_(True)
+    nets.ema.update(nets.gen, step)
+    return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), **stats}
+
+
+def save(run: Run[Config], nets: Nets, loop: LoopState, pair_counts: np.ndarray, train_images: int,
+         fixed: list[torch.Tensor], is_best: bool) -> None:
+    """Checkpoint (BatchNorm statistics re-estimated for the EMA weights first) and this epoch's grid."""
+    if not run.env.is_main:
+        return
+    train = run.cfg.train
+    sampler = nets.ema.model if train.ema else nets.gen
+    if train.ema:
+        recalibrate_batchnorm(nets.ema.model, N_HAIR, N_EYE, pair_probs=torch.from_numpy(pair_counts).float())
+    state = make_state(HOMEWORK, models=nets.models(), optimizers=nets.optimizers(), step=loop.step,
+                       epoch=loop.epoch, config=config_to_dict(run.cfg),
+                       extra={"hair_colours": HAIR_COLOURS, "eye_colours": EYE_COLOURS,
+                              "pair_counts": pair_counts.tolist(), "sampler": "G_ema" if train.ema else "G",
+                              "train_images": train_images})
+    run.ckpt.save(state, is_best)
+    with torch.no_grad():
+        sampler.eval()
+        save_grid(to_uint8(sampler(*fixed)), train.grid_noise, run.run_dir / "grids" / f"epoch_{loop.epoch:03d}.png")
+
+
+def train_gan(run: Run[Config]) -> None:
+    cfg, device, env = run.cfg, run.device, run.env
+    nets = build(cfg, device)
+    train_data = load_training_data(run)
+    loop = restore(run, nets)
+    gen_ddp, disc_ddp = wrap_model(nets.gen, env, device), wrap_model(nets.disc, env, device)
+    batches = Batches(train_data, cfg.train.batch_size, cfg.seed, env.rank, env.world_size, cfg.model.image_size,
                       cfg.data.flip)
     pair_counts = train_data.pair_counts()
-    pair_probs = torch.from_numpy(pair_counts).float()
-    total_steps = tc.epochs * batches.per_epoch
-    if tc.max_steps:
-        total_steps = min(total_steps, tc.max_steps)
-    fixed = [t.to(dev) for t in grid_inputs(tc.grid_noise, cfg.model.nz, pair_counts)]
-    start, seen, budget = time.time(), 0, TimeBudget(tc.max_minutes, env)
-
-    def save(is_best: bool) -> None:
-        if not env.is_main:
-            return
-        sampler = ema.model if tc.ema else G
-        if tc.ema:
-            recalibrate_batchnorm(ema.model, nh, ne, pair_probs=pair_probs)
-        state = make_state(HOMEWORK, models={"G": G, "D": D, "G_ema": ema.model},
-                           optimizers={"G": opt_g, "D": opt_d}, step=step, epoch=epoch, config=config_to_dict(cfg),
-                           extra={"hair_colours": HAIR_COLOURS, "eye_colours": EYE_COLOURS,
-                                  "pair_counts": pair_counts.tolist(), "sampler": "G_ema" if tc.ema else "G",
-                                  "train_images": len(train_data)})
-        run.ckpt.save(state, is_best)
-        with torch.no_grad():
-            sampler.eval()
-            save_grid(to_uint8(sampler(*fixed)), tc.grid_noise, run.run_dir / "grids" / f"epoch_{epoch:03d}.png")
-
-    bar = progress(total=total_steps, initial=step, desc="hw3_gan", unit="step", quiet=run.quiet or not env.is_main)
+    total_steps = cfg.train.epochs * batches.per_epoch
+    if cfg.train.max_steps:
+        total_steps = min(total_steps, cfg.train.max_steps)
+    fixed = [t.to(device) for t in grid_inputs(cfg.train.grid_noise, cfg.model.nz, pair_counts)]
+    start, seen, budget = time.time(), 0, TimeBudget(cfg.train.max_minutes, env)
+    bar = progress(total=total_steps, initial=loop.step, desc=HOMEWORK, unit="step",
+                   quiet=run.quiet or not env.is_main)
     stopped = False
-    while step < total_steps and not stopped:
+    while loop.step < total_steps and not stopped:
         sums: dict[str, float] = {}
         counts: dict[str, int] = {}
-        for x, hair, eye in batches.epoch(epoch, start=step - epoch * batches.per_epoch):
-            x, hair, eye = x.to(dev), hair.to(dev), eye.to(dev)
-            z = torch.randn(x.shape[0], cfg.model.nz, device=dev)
-            G.train()
-            with autocast(dev, tc.amp):
-                with torch.no_grad():
-                    fake = Gw(z, hair, eye)
-                penalise = tc.penalty != "none" and step % tc.penalty_every == 0
-                loss_d, stats = d_loss(Dw, x, fake, hair, eye, tc, penalise, nh, ne)
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
-            # The G step needs gradients through D, not for it: the bare module (no DDP sync) will do.
-            D.requires_grad_(False)
-            with autocast(dev, tc.amp):
-                loss_g, g_stats = g_loss(Gw, D, z, hair, eye, tc)
-            stats.update(g_stats)
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            opt_g.step()
-            D.requires_grad_(True)
-            ema.update(G, step)
-            step += 1
+        for x, hair, eye in batches.epoch(loop.epoch, start=loop.step - loop.epoch * batches.per_epoch):
+            stats = train_step(nets, gen_ddp, disc_ddp, x.to(device), hair.to(device), eye.to(device), cfg, loop.step)
+            loop.step += 1
             seen += x.shape[0] * env.world_size
-            for k, v in {"loss_d": loss_d.item(), "loss_g": loss_g.item(), **stats}.items():
+            for k, v in stats.items():
                 sums[k] = sums.get(k, 0.0) + v
                 counts[k] = counts.get(k, 0) + 1
             bar.update(1)
-            bar.set_postfix(loss_d=f"{loss_d.item():.3f}", loss_g=f"{loss_g.item():.3f}",
+            bar.set_postfix(loss_d=f"{stats['loss_d']:.3f}", loss_g=f"{stats['loss_g']:.3f}",
                             img_s=f"{seen / (time.time() - start):.0f}")
             late = budget.spent()
-            if step >= total_steps or late:
-                stopped = step < total_steps
+            if loop.step >= total_steps or late:
+                stopped = loop.step < total_steps
                 break
-            if tc.save_every_steps and step % tc.save_every_steps == 0:
-                save(is_best=False)
-        done_epoch = step == (epoch + 1) * batches.per_epoch
-        epoch += int(done_epoch)
+            if cfg.train.save_every_steps and loop.step % cfg.train.save_every_steps == 0:
+                save(run, nets, loop, pair_counts, len(train_data), fixed, is_best=False)
+        loop.epoch += int(loop.step == (loop.epoch + 1) * batches.per_epoch)
         means = {k: all_reduce_mean(v / counts[k], env) for k, v in sums.items()}
         rate = seen / (time.time() - start)
-        run.log.log(step, epoch=epoch, images_per_s=rate, **means)
-        run.say(f"epoch {epoch} step {step}: " + " ".join(f"{k} {v:.3f}" for k, v in means.items())
+        run.log.log(loop.step, epoch=loop.epoch, images_per_s=rate, **means)
+        run.say(f"epoch {loop.epoch} step {loop.step}: " + " ".join(f"{k} {v:.3f}" for k, v in means.items())
                 + f", {rate:.0f} images/s")
         # GAN losses do not say which epoch samples best; the newest weights are kept as best.pt.
-        save(is_best=True)
+        save(run, nets, loop, pair_counts, len(train_data), fixed, is_best=True)
     bar.close()
     if stopped:
-        run.say(f"stopped after {tc.max_minutes:g} minutes (train.max_minutes) at step {step}")
+        run.say(f"stopped after {cfg.train.max_minutes:g} minutes (train.max_minutes) at step {loop.step}")
     run.say(f"checkpoint: {run.ckpt.best}; grids: {run.run_dir / 'grids'}")
-    cleanup(env)
+
+
+def _impl(args: argparse.Namespace) -> int:
+    run = start_run(HOMEWORK, Config, args)
+    try:
+        train_gan(run)
+    finally:
+        cleanup(run.env)
     return 0
 
 

@@ -99,7 +99,8 @@ def latency_ms(responder: object, queries: list[list[str]]) -> float:
 def evaluate_models(names: list[str], s2s: str | None, rl: str | None, backward: str | None,
                     device: torch.device, limit: int = 0, latency_n: int = 100) -> tuple[list[dict], dict]:
     """Rows of metrics (one per preset name) and the sample replies of each, on the S2S run's test split."""
-    from hw4_chatbot.predict import open_responder, preset  # predict imports this module
+    # here, not at the top: the metrics above serve training, which never loads the prediction set-up
+    from hw4_chatbot.predict import open_responder, preset
 
     rows, samples, test, cache = [], {}, None, {}
     for name in names:

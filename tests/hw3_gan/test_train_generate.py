@@ -6,6 +6,7 @@ from PIL import Image
 from common.checkpoint import load_checkpoint
 from common.config import config_from_dict
 from hw3_gan import generate, train
+from hw3_gan.config import Config, TrainConfig
 from hw3_gan.data import to_uint8
 from hw3_gan.generate import TagSampler
 from hw3_gan.model import Generator
@@ -49,7 +50,7 @@ def test_tiny_gan_puts_asked_colours_in_the_right_places(trained):
     hair_acc, eye_acc = _judge(sampler.gen)
     assert hair_acc >= 0.9 and eye_acc >= 0.8, (hair_acc, eye_acc)
     # The same judge calls an untrained generator near chance (1/3), so the check can fail.
-    cfg = config_from_dict(train.GanConfig, state["config"])
+    cfg = config_from_dict(Config, state["config"])
     untrained = Generator(cfg.model, len(HAIR_COLOURS), len(EYE_COLOURS))
     assert min(_judge(untrained)) < 0.7
     assert sorted(p.name for p in (run / "grids").iterdir())[-1] == "epoch_015.png"
@@ -105,9 +106,9 @@ def test_mode_seeking_term_punishes_noise_blind_generators():
             return x.mean((1, 2, 3)), None
 
     z, tags = torch.randn(8, 4), torch.arange(8) % 3
-    cfg = train.LoopConfig(mode_seeking=0.5)
+    cfg = TrainConfig(mode_seeking=0.5)
     blind, _ = train.g_loss(Blind(), Critic(), z, tags, tags, cfg)
-    plain, _ = train.g_loss(Blind(), Critic(), z, tags, tags, train.LoopConfig(mode_seeking=0.0))
+    plain, _ = train.g_loss(Blind(), Critic(), z, tags, tags, TrainConfig(mode_seeking=0.0))
     assert blind.item() > 1000 and plain.item() < 1  # 0.5 / 1e-5 when noise changes nothing
 
 

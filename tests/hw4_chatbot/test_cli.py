@@ -103,6 +103,11 @@ def test_rl_from_s2s_then_evaluate_table(tiny_run, tmp_path, capsys):
     state = load_checkpoint(rl / "last.pt", "hw4_chatbot")
     assert state["step"] == 9 and len(state["extra"]["recent_replies"]) == 256
     capsys.readouterr()
+    # the file given again stands in for the run's model only where it agrees; a real change is refused
+    assert train.main(["--config", str(REPO / "hw4_chatbot/configs/tiny_rl.yaml"), "--run-dir", str(rl), "--quiet",
+                       "--resume", "--set", "model.emb=7"]) == 2
+    err = capsys.readouterr().err
+    assert "config key 'model.emb' cannot change on --resume" in err and len(err.strip().splitlines()) == 1
     table = tmp_path / "table.md"
     assert evaluate.main(["--models", "S2S", "RL-mmi", "BEST", "--s2s", str(tiny_run / "best.pt"), "--rl",
                           str(rl / "best.pt"), "--latency-n", "3", "--out", str(table)]) == 0

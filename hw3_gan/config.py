@@ -1,0 +1,47 @@
+"""The configuration of a GAN run: data, model (``model.ModelConfig``) and training loop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from common.config import RunConfig, param
+from hw3_gan.model import ModelConfig
+
+
+@dataclass
+class DataConfig:
+    path: str = ""  # a data folder or .zip in either course format; "" → $MLDS_DATA/hw3/extra_data.zip
+    holdout_percent: float = param(20.0, ge=0, lt=100)  # kept from the GAN for the evaluation classifier
+    flip: bool = True  # random horizontal flips
+    limit: int = param(0, ge=0)  # train on the first N images only (0: all)
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = param(64, gt=0)
+    epochs: int = param(20, gt=0, resume=True)
+    max_steps: int = param(0, ge=0, resume=True)  # 0: no cap
+    max_minutes: float = param(0.0, ge=0, resume=True)  # stop (and save) after this much wall time; 0: no cap
+    lr_g: float = param(2e-4, gt=0)
+    lr_d: float = param(2e-4, gt=0)
+    betas: list[float] = param(default_factory=lambda: [0.5, 0.999], ge=0, lt=1)  # Adam's two
+    penalty: Literal["r1", "dragan", "none"] = "r1"
+    penalty_weight: float = param(1.0, ge=0)  # R1: gamma; DRAGAN: lambda
+    penalty_every: int = param(4, gt=0)  # lazy regularisation: every k D steps, weighted by k
+    wrong_weight: float = param(0.5, ge=0)  # real images paired with wrong tags count as fakes
+    mode_seeking: float = param(1.0, ge=0)  # weight of the mode-seeking term against conditional mode collapse (0: off)
+    ema: bool = True
+    ema_decay: float = param(0.999, ge=0, lt=1)
+    amp: bool = True  # bf16 autocast on CUDA
+    save_every_steps: int = param(500, ge=0, resume=True)
+    grid_noise: int = param(8, gt=0)  # columns of the per-epoch grid
+
+
+@dataclass
+class Config(RunConfig):
+    """One GAN run; seed, device and threads come from RunConfig."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
