@@ -13,9 +13,23 @@ from common.config import ConfigError, RunConfig, config_from_dict, param
 from common.errors import UserError
 from common.vocab import Vocab
 from hw4_chatbot import HOMEWORK
-from hw4_chatbot.data import DataConfig
 from hw4_chatbot.decode import DecodeConfig
 from hw4_chatbot.model import ModelConfig, Seq2Seq
+
+
+@dataclass
+class DataConfig:
+    source: str = "cornell_pairs"  # a name in data.SOURCES (under $MLDS_DATA), or a path given in `path`
+    path: str = ""  # explicit folder or file; wins over `source`
+    vocab_size: int = param(10000, gt=4)  # counts the four specials
+    min_freq: int = param(2, ge=1)
+    max_query_len: int = param(20, gt=0)
+    max_reply_len: int = param(20, gt=0)
+    valid_fraction: float = param(0.03, ge=0, lt=1)  # checkpoint selection
+    test_fraction: float = param(0.03, ge=0, lt=1)  # evaluation only, never used for any choice during training
+    split_seed: int = 1234
+    reverse: bool = False  # swap query and reply: the backward model p(query | reply)
+    limit: int = param(0, ge=0)  # keep only the first N pairs (0: all)
 
 
 @dataclass

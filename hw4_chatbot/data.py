@@ -16,11 +16,11 @@ import numpy as np
 import torch
 
 from common.batching import pad_batch
-from common.config import param
 from common.errors import UserError, where
 from common.runs import data_root
 from common.text import read_lines, squash_spaces, tokenize
 from common.vocab import Vocab
+from hw4_chatbot.config import DataConfig
 
 SEP = "+++$+++"
 # Generic replies (Li et al. 2016's list of dull responses plus the usual suspects of Cornell
@@ -35,21 +35,6 @@ SOURCES = {
     "cornell_pairs": "hw4/cornell_pairs", "cornell": "hw4/cornell",
     "opensubtitles": "hw4/opensubtitles/chat.in", "movie_subtitles": "hw4/movie_subtitles/chat.in",
 }
-
-
-@dataclass
-class DataConfig:
-    source: str = "cornell_pairs"  # a name in SOURCES (under $MLDS_DATA), or a path given in `path`
-    path: str = ""  # explicit folder or file; wins over `source`
-    vocab_size: int = param(10000, gt=4)  # counts the four specials
-    min_freq: int = param(2, ge=1)
-    max_query_len: int = param(20, gt=0)
-    max_reply_len: int = param(20, gt=0)
-    valid_fraction: float = param(0.03, ge=0, lt=1)  # checkpoint selection
-    test_fraction: float = param(0.03, ge=0, lt=1)  # evaluation only, never used for any choice during training
-    split_seed: int = 1234
-    reverse: bool = False  # swap query and reply: the backward model p(query | reply)
-    limit: int = param(0, ge=0)  # keep only the first N pairs (0: all)
 
 
 def normalize(text: str) -> list[str]:

@@ -1,7 +1,8 @@
 import pytest
 
 from common.errors import UserError
-from hw4_chatbot.data import DataConfig, load_splits, normalize, read_alternating, read_cornell, read_pairs
+from hw4_chatbot.config import DataConfig
+from hw4_chatbot.data import load_splits, normalize, read_alternating, read_cornell, read_pairs
 
 
 def test_cornell_raw_with_cp1252_and_crlf(tmp_path):

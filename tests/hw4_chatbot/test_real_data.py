@@ -3,7 +3,8 @@
 import pytest
 
 from hw4_chatbot import predict
-from hw4_chatbot.data import DataConfig, load_splits, read_pairs
+from hw4_chatbot.config import DataConfig
+from hw4_chatbot.data import load_splits, read_pairs
 from tests.conftest import real_data
 
 DATA = real_data()
