@@ -4,7 +4,7 @@ Each fold trains ``python -m hw2_video_caption.train`` on the other videos and c
 ones with every method: the constant caption "a man is playing a guitar", the model's top beam,
 MBR over the model's n-best list, the nearest-neighbour captioner, and MBR over the model's n-best
 list joined with the neighbours' captions. A method's settings (beam width, MBR metric, model
-weight, neighbours) are chosen per fold on the fold's training videos only: they are split again
+weight, neighbours, prior weight) are chosen per fold on the fold's training videos only: they are split again
 (``--inner-folds``), a model trained on each inner part captions the rest, and the setting with the
 best new BLEU@1 + CIDEr-D among those giving different captions to >= 75% of videos wins. All
 held-out captions are then scored together (both course BLEU@1 variants, BLEU-4, CIDEr-D,
@@ -37,7 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.hw2_full_scale import full_scale  # noqa: E402
 from common.errors import UserError, run_cli  # noqa: E402
 from hw2_video_caption import train  # noqa: E402
-from hw2_video_caption.consensus import CiderD, NeighbourCaptioner, similarity, tokenize_sets  # noqa: E402
+from hw2_video_caption.consensus import (  # noqa: E402
+    CaptionPrior,
+    CiderD,
+    NeighbourCaptioner,
+    similarity,
+    tokenize_sets,
+)
 from hw2_video_caption.data import (  # noqa: E402
     available_ids,
     course_data_dir,
@@ -47,7 +53,7 @@ from hw2_video_caption.data import (  # noqa: E402
     split_ids,
     write_captions,
 )
-from hw2_video_caption.decode import Decoding, choose, model_nbest, score_candidates  # noqa: E402
+from hw2_video_caption.decode import Decoding, choose, extra_candidates, model_nbest, score_candidates  # noqa: E402
 from hw2_video_caption.evaluate import CONSTANT_CAPTION, format_scores, score_all  # noqa: E402
 from hw2_video_caption.predict import load_model  # noqa: E402
 
@@ -57,15 +63,16 @@ MAX_BEAM, MAX_NEIGHBOURS = 10, 10
 
 def grids() -> dict[str, list[Decoding]]:
     """The settings tried per method (the first of each list is its plain form)."""
-    weights = (0.0, 0.1, 0.3, 1.0)
+    weights, priors = (0.0, 0.3, 1.0), (0.0, 0.15, 0.3, 0.45)
     return {
         "model beam 5": [Decoding(beam=5)],
-        "model + MBR": [Decoding(beam=b, rerank=m, model_weight=w)
-                        for b, m, w in itertools.product((5, 10), ("bleu1", "cider"), weights)],
-        "NN": [Decoding(rerank=m, neighbours=k, use_model=False)
-               for m, k in itertools.product(("bleu1", "cider"), (1, 3, 5, 10))],
-        "NN + model MBR": [Decoding(beam=b, rerank=m, neighbours=k, model_weight=w)
-                           for b, m, k, w in itertools.product((5, 10), ("bleu1", "cider"), (3, 5, 10), weights)],
+        "model + MBR": [Decoding(beam=b, rerank=m, model_weight=w, prior=p)
+                        for b, m, w, p in itertools.product((5, 10), ("bleu1", "cider"), weights, priors)],
+        "NN": [Decoding(rerank=m, neighbours=k, use_model=False, prior=p)
+               for m, k, p in itertools.product(("bleu1", "cider"), (1, 3, 5, 10), priors)],
+        "NN + model MBR": [Decoding(beam=b, rerank=m, neighbours=k, model_weight=w, prior=p)
+                           for b, m, k, w, p in itertools.product((5, 10), ("bleu1", "cider"), (3, 5, 10), weights,
+                                                                  priors)],
     }
 
 
@@ -83,18 +90,18 @@ class Pools:
     lists, the neighbours among the training videos, and the neighbours' captions scored by the model."""
 
     def __init__(self, run_dir: Path, feats: np.ndarray, pooled: np.ndarray, train_rows: list[int],
-                 rows: list[int], sets: list[list[str]]):
+                 rows: list[int], sets: list[list[str]], prior: CaptionPrior):
         model, self.vocab, extra = load_model(run_dir / "last.pt", CPU)
-        self.nn = NeighbourCaptioner(pooled[train_rows], [sets[i] for i in train_rows])
+        self.nn, self.prior = NeighbourCaptioner(pooled[train_rows], [sets[i] for i in train_rows]), prior
         x = feats[rows]
         self.nbest = {b: model_nbest(model, x, self.vocab, CPU, b, 0.7, extra["max_len"]) for b in (5, MAX_BEAM)}
         self.neigh = self.nn.neighbours(pooled[rows], MAX_NEIGHBOURS)
-        self.scored = [score_candidates(model, torch.from_numpy(x[i:i + 1]), self.nn.candidates(n), self.vocab, 0.7)
-                       for i, n in enumerate(self.neigh)]
+        self.scored = [score_candidates(model, torch.from_numpy(x[i:i + 1]), extra_candidates(n, self.nn, prior),
+                                        self.vocab, 0.7) for i, n in enumerate(self.neigh)]
 
     def captions(self, dec: Decoding, sims: dict, memo: dict) -> list[str]:
         sim = sims.get(dec.rerank)
-        return [choose(self.nbest[dec.beam][i], self.neigh[i], self.nn, dec, sim, self.scored[i], memo)
+        return [choose(self.nbest[dec.beam][i], self.neigh[i], self.nn, dec, sim, self.scored[i], memo, self.prior)
                 for i in range(len(self.neigh))]
 
 
@@ -131,8 +138,9 @@ def _run(args: argparse.Namespace) -> int:
     labels = load_labels(data / "testing_label.json")
     feats = load_features(feat_dir, have, cache=False)
     pooled, sets = mean_frames(feats), [labels[v] for v in have]
-    train_sets = load_labels(data / "training_label.json").values()
+    train_sets = list(load_labels(data / "training_label.json").values())  # none of the 40 videos is among them
     sims = {"bleu1": similarity("bleu1", None), "cider": similarity("cider", CiderD(tokenize_sets(train_sets)))}
+    prior = CaptionPrior(train_sets)
     order = np.random.default_rng(args.seed).permutation(len(have))
     folds = [sorted(order[f::args.folds].tolist()) for f in range(args.folds)][: args.fold_limit or None]
     print(f"{len(have)} videos with features, {args.folds}-fold ({len(folds)} run), {args.inner_folds} inner folds, "
@@ -163,11 +171,11 @@ def _run(args: argparse.Namespace) -> int:
             part = rest[j::args.inner_folds]
             others = [i for i in rest if i not in set(part)]
             fit(others, out / "inner" / f"fold{f}_{j}")
-            inner.append((Pools(out / "inner" / f"fold{f}_{j}", feats, pooled, others, part, sets),
+            inner.append((Pools(out / "inner" / f"fold{f}_{j}", feats, pooled, others, part, sets, prior),
                           [have[i] for i in part]))
         best = _tune(inner, labels, sims, memo)
         fit(rest, out / "outer" / f"fold{f}")
-        pools = Pools(out / "outer" / f"fold{f}", feats, pooled, rest, held, sets)
+        pools = Pools(out / "outer" / f"fold{f}", feats, pooled, rest, held, sets, prior)
         for method, (dec, _) in best.items():
             chosen[method].append(dec)
             captions[method].update(zip([have[i] for i in held], pools.captions(dec, sims, memo)))
@@ -202,7 +210,7 @@ def _short(d: Decoding) -> str:
     if d.neighbours:
         parts.append(f"{d.neighbours} nn")
     if d.rerank != "none":
-        parts.append(f"MBR {d.rerank}" + (f" w {d.model_weight}" if d.use_model else ""))
+        parts.append(f"MBR {d.rerank}" + (f" w {d.model_weight}" if d.use_model else "") + f" prior {d.prior}")
     return ", ".join(parts)
 
 

@@ -86,8 +86,11 @@ class Candidate:
 
 
 def mbr_choose(cands: Sequence[Candidate], support: Sequence[tuple[float, tuple[Tokens, ...]]], sim,
-               model_weight: float = 0.0, memo: dict | None = None) -> int:
-    """Index of the candidate with the highest ``sum_s w_s * sim(c, refs_s) + model_weight * score``.
+               model_weight: float = 0.0, memo: dict | None = None, prior: CaptionPrior | None = None,
+               prior_weight: float = 0.0) -> int:
+    """Index of the candidate with the highest expected similarity plus ``model_weight * score``; the
+    expectation is ``(1 - prior_weight) * sum_s w_s * sim(c, refs_s) / sum_s w_s`` over ``support``
+    ``+ prior_weight *`` the expected similarity to a random training video's captions (``prior``).
 
     ``support`` holds weighted caption sets standing in for the references; a candidate is never
     compared with itself (one copy of it, in the first set that holds it, is left out), so a caption
@@ -97,14 +100,16 @@ def mbr_choose(cands: Sequence[Candidate], support: Sequence[tuple[float, tuple[
     """
     memo = {} if memo is None else memo
     best, best_i = -math.inf, 0
-    total_w = sum(w for w, _ in support) or 1.0
     for i, cand in enumerate(cands):
         if not cand.words:
             continue
-        gain, alone = 0.0, True
+        gain, alone, total_w = 0.0, True, 0.0
         for w, refs in support:
             leave_out = alone and cand.words in refs  # its own copy: the first set that holds it
             alone = alone and not leave_out
+            if leave_out and len(refs) == 1:
+                continue  # nothing left to compare with: the set does not count (as in Devlin et al.)
+            total_w += w
             key = (id(sim), cand.words, refs, leave_out)
             if key not in memo:
                 others = list(refs)
@@ -112,10 +117,33 @@ def mbr_choose(cands: Sequence[Candidate], support: Sequence[tuple[float, tuple[
                     others.remove(cand.words)
                 memo[key] = sim(cand.words, others)
             gain += w * memo[key]
-        value = gain / total_w + model_weight * cand.model_score
+        value = (1 - prior_weight) * gain / (total_w or 1.0) + model_weight * cand.model_score
+        if prior is not None and prior_weight:
+            value += prior_weight * prior(cand.words, sim)
         if value > best:
             best, best_i = value, i
     return best_i
+
+
+class CaptionPrior:
+    """What any video's references tend to look like: the expected similarity of a caption to the
+    caption set of a random training video (estimated on ``sample`` of them), and the captions
+    used by the most training videos as generic candidates. Mixed into MBR, it pulls an uncertain
+    choice towards captions that score on most videos, as the constant caption does."""
+
+    def __init__(self, caption_sets: Iterable[Sequence[str]], sample: int = 100, generic: int = 10, seed: int = 0):
+        sets = tokenize_sets(caption_sets)
+        pick = np.random.default_rng(seed).permutation(len(sets))[:sample]
+        self.sample = [sets[i] for i in sorted(pick)]
+        uses = Counter(c for s in sets for c in set(s) if c)
+        self.generic = [Candidate(c) for c, _ in uses.most_common(generic)]
+        self._memo: dict = {}
+
+    def __call__(self, words: Tokens, sim) -> float:
+        key = (id(sim), words)
+        if key not in self._memo:
+            self._memo[key] = sum(sim(words, refs) for refs in self.sample) / max(len(self.sample), 1)
+        return self._memo[key]
 
 
 def similarity(metric: Metric, cider: CiderD | None):

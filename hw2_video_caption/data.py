@@ -208,19 +208,6 @@ def mean_frames(feats: np.ndarray | FeatureStore) -> np.ndarray:
     return out
 
 
-def pooled_features(feat_dir: str | os.PathLike, ids: Sequence[str]) -> np.ndarray:
-    """:func:`mean_frames` of the videos ``ids``, kept in the cache (24 MB for the course's 1,450
-    training videos, whose 3.8 GB of features take a while to read)."""
-    paths = [Path(feat_dir) / f"{vid}.npy" for vid in ids]
-    cached = _feature_cache(paths).with_suffix(".mean.npy")
-    if cached.is_file():
-        return np.load(cached)
-    pooled = mean_frames(load_features(feat_dir, ids, cache=False, lazy=True))
-    with atomic_write(cached, "wb") as f:
-        np.save(f, pooled)
-    return pooled
-
-
 def _feature_cache(paths: Sequence[Path]) -> Path:
     key = hashlib.sha1()
     for p in paths:

@@ -16,7 +16,14 @@ import torch
 import torch.nn.functional as F
 
 from common.vocab import Vocab
-from hw2_video_caption.consensus import Candidate, CiderD, NeighbourCaptioner, mbr_choose, similarity
+from hw2_video_caption.consensus import (
+    Candidate,
+    CaptionPrior,
+    CiderD,
+    NeighbourCaptioner,
+    mbr_choose,
+    similarity,
+)
 from hw2_video_caption.data import mean_frames
 from hw2_video_caption.model import VideoCaptioner
 
@@ -28,6 +35,7 @@ class Decoding:
     rerank: Literal["none", "bleu1", "cider"] = "none"  # MBR similarity ("none": the top beam)
     model_weight: float = 0.0  # MBR value + model_weight * model score
     neighbours: int = 0  # nearest training videos: their captions join the candidates and the support
+    prior: float = 0.0  # weight of the training-set prior in MBR (its generic captions join the candidates)
     use_model: bool = True  # False: the neighbours' consensus caption alone
 
 
@@ -72,10 +80,12 @@ def score_candidates(model: VideoCaptioner, x: torch.Tensor, cands: Sequence[Can
 
 
 def choose(nbest: Sequence[Candidate], neigh: Sequence[tuple[float, int]], nn: NeighbourCaptioner | None,
-           dec: Decoding, sim, scored_nn: Sequence[Candidate] = (), memo: dict | None = None) -> str:
+           dec: Decoding, sim, scored_nn: Sequence[Candidate] = (), memo: dict | None = None,
+           prior: CaptionPrior | None = None) -> str:
     """One caption from a video's n-best list and neighbours under ``dec``.
 
-    ``scored_nn``: the neighbours' captions with model scores (needed when ``model_weight`` != 0).
+    ``scored_nn``: the neighbours' and the prior's captions with model scores (needed when
+    ``model_weight`` != 0).
     """
     neigh = list(neigh[: dec.neighbours])
     cands: list[Candidate] = list(nbest) if dec.use_model else []
@@ -86,28 +96,37 @@ def choose(nbest: Sequence[Candidate], neigh: Sequence[tuple[float, int]], nn: N
         cands += [pool.get(c.words, c) for c in nn.candidates(neigh) if c.words not in have]
     else:
         support = [(1.0, (c.words,)) for c in nbest]  # the n-best list stands in for the references
+    if prior is not None and dec.prior and dec.rerank != "none":
+        have, pool = {c.words for c in cands}, {c.words: c for c in scored_nn} if dec.use_model else {}
+        cands += [pool.get(c.words, c) for c in prior.generic if c.words not in have]
     if dec.rerank == "none" or len(cands) < 2:
         return " ".join(cands[0].words) if cands else ""
     weight = dec.model_weight if dec.use_model else 0.0
-    return " ".join(cands[mbr_choose(cands, support, sim, weight, memo)].words)
+    return " ".join(cands[mbr_choose(cands, support, sim, weight, memo, prior, dec.prior)].words)
+
+
+def extra_candidates(near: Sequence[tuple[float, int]], nn: NeighbourCaptioner | None,
+                     prior: CaptionPrior | None) -> list[Candidate]:
+    """The captions that join a video's n-best list: its neighbours' and the prior's generic ones."""
+    return (nn.candidates(near) if nn is not None else []) + (list(prior.generic) if prior is not None else [])
 
 
 def caption_videos(model: VideoCaptioner | None, feats, vocab: Vocab | None, device: torch.device, dec: Decoding,
                    max_len: int, nn: NeighbourCaptioner | None = None, cider: CiderD | None = None,
-                   batch_size: int = 100) -> list[str]:
+                   prior: CaptionPrior | None = None, batch_size: int = 100) -> list[str]:
     """One caption per video of ``feats`` (N, 80, D) under ``dec``."""
     sim = similarity(dec.rerank, cider) if dec.rerank != "none" else None
     use_model = dec.use_model and model is not None
     nbest = (model_nbest(model.eval(), feats, vocab, device, dec.beam, dec.alpha, max_len, batch_size)
              if use_model else [[] for _ in range(len(feats))])
-    if nn is None or dec.neighbours <= 0:
-        return [choose(c, [], None, dec, sim) for c in nbest]
-    neigh = nn.neighbours(mean_frames(feats), dec.neighbours)
+    nn = nn if dec.neighbours > 0 else None
+    neigh = nn.neighbours(mean_frames(feats), dec.neighbours) if nn is not None else [[] for _ in nbest]
+    prior = prior if dec.prior else None
     out = []
     for i, (cands, near) in enumerate(zip(nbest, neigh)):
         scored: list[Candidate] = []
         if use_model and dec.model_weight:
             x = torch.from_numpy(np.ascontiguousarray(feats[i:i + 1])).to(device)
-            scored = score_candidates(model, x, nn.candidates(near), vocab, dec.alpha)
-        out.append(choose(cands, near, nn, dec, sim, scored))
+            scored = score_candidates(model, x, extra_candidates(near, nn, prior), vocab, dec.alpha)
+        out.append(choose(cands, near, nn, dec, sim, scored, prior=prior))
     return out

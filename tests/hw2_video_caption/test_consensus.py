@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hw2_video_caption.consensus import Candidate, CiderD, NeighbourCaptioner, bleu1_tokens, mbr_choose
+from hw2_video_caption.consensus import Candidate, CaptionPrior, CiderD, NeighbourCaptioner, bleu1_tokens, mbr_choose
 from hw2_video_caption.evaluate import bleu1, cider_d
 
 
@@ -60,3 +60,14 @@ def test_neighbour_captioner_returns_the_neighbours_consensus_caption():
     assert {j for _, j in nn.neighbours(query, 4)[0]} == {4, 5, 6, 7}
     assert nn.caption(query, 4, bleu1_tokens) == ["a dog is running"]
     assert nn.caption(query, 4, CiderD([[c.split() for c in s] for s in sets])) == ["a dog is running"]
+
+
+def test_prior_pulls_an_uncertain_choice_towards_the_caption_most_videos_share():
+    training = [["a man is playing a guitar", "a man plays"], ["a man is playing a guitar", "a man is singing"],
+                ["a man is playing a guitar", "someone plays music"], ["a cat is eating"]]
+    prior = CaptionPrior(training, sample=10, generic=1)
+    assert [c.words for c in prior.generic] == [tuple("a man is playing a guitar".split())]
+    cands = [_c("a dog is barking"), _c("a bird sings")] + prior.generic
+    support = [(1.0, (tuple("a dog is barking".split()),)), (1.0, (tuple("a bird sings".split()),))]
+    assert mbr_choose(cands, support, bleu1_tokens) == 0  # "a dog is barking" shares "a" with "a bird sings"
+    assert mbr_choose(cands, support, bleu1_tokens, prior=prior, prior_weight=0.9) == 2

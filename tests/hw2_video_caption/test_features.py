@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from benchmarks.hw2_full_scale import full_scale
+from common.errors import UserError
 from hw2_video_caption.data import FeatureStore, load_features, load_labels, read_ids, split_ids
 
 
@@ -25,10 +26,10 @@ def test_lazy_store_checks_values_when_it_reads_them(sample_dir, tmp_path):
     vid = read_ids(sample_dir / "testing_id.txt")[0]
     np.save(tmp_path / f"{vid}.npy", np.full((80, 4096), np.nan))
     store = load_features(tmp_path, [vid], cache=False, lazy=True)  # the header is fine
-    with pytest.raises(Exception, match=f"{vid}.npy: feature contains NaN or inf"):
+    with pytest.raises(UserError, match=f"{vid}.npy: feature contains NaN or inf"):
         np.asarray(store)
     np.save(tmp_path / f"{vid}.npy", np.zeros((80, 100)))
-    with pytest.raises(Exception, match=r"feature shape \(80, 100\)"):
+    with pytest.raises(UserError, match=r"feature shape \(80, 100\)"):
         load_features(tmp_path, [vid], cache=False, lazy=True)
 
 
@@ -36,7 +37,8 @@ def test_full_scale_path_at_small_size(sample_dir, tmp_path, monkeypatch, capsys
     monkeypatch.setenv("MLDS_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "out"
     assert full_scale(out, labels=sample_dir / "training_label.json", n_train=6, n_test=3, n_peer=2,
-                      config_sets=["train.batch_size=8", "data.val_fraction=0.2"]) == 0
+                      config_sets=["train.batch_size=8", "data.val_fraction=0.2", "model.proj=16", "model.hidden=16",
+                                   "model.embed=8", "model.frame_stride=8"]) == 0
     printed = capsys.readouterr().out
     assert "generated 6 + 3 + 2 videos" in printed and "peak RSS" in printed and "videos/s" in printed
     assert len((out / "test_output.txt").read_text().splitlines()) == 3
