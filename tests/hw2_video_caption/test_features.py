@@ -8,7 +8,8 @@ from common.errors import UserError
 from hw2_video_caption.data import FeatureStore, load_features, load_labels, read_ids, split_ids
 
 
-def test_lazy_store_equals_eager_loading(sample_dir):
+def test_lazy_store_equals_eager_loading(sample_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLDS_CACHE", str(tmp_path / "cache"))  # the float32 copy goes here, not into the repo
     feat_dir, ids = split_ids(sample_dir, "training")
     eager = load_features(feat_dir, ids[:10], cache=False)
     files = np.stack([np.load(feat_dir / f"{v}.npy").astype(np.float32) for v in ids[:10]])
