@@ -24,9 +24,17 @@ def test_learns_synthetic_task_on_unseen_videos(sample_dir, trained, tmp_path):
     lines = out.read_text().splitlines()
     assert [line.split(",")[0] for line in lines] == ids  # the order of the id list
     assert len(peer.read_text().splitlines()) == 4
-    scores = score_all(read_captions(out), load_labels(sample_dir / "testing_label.json"))
-    assert scores["bleu1_new"] >= 0.9, scores
+    labels = load_labels(sample_dir / "testing_label.json")
+    scores = score_all(read_captions(out), labels)
+    # The default consensus decoding also votes with the captions of the 3 nearest training videos,
+    # which on this set often show another subject or action: a little below the model's own top beam.
+    assert scores["bleu1_new"] >= 0.8, scores
     assert scores["distinct"] >= 8  # captions depend on the video: 20 videos of up to 36 kinds
+    plain = tmp_path / "plain.txt"
+    assert predict.main([str(sample_dir), str(plain), "--rerank", "none", "--neighbours", "0",
+                         "--checkpoint", str(trained / "best.pt")]) == 0
+    scores = score_all(read_captions(plain), labels)
+    assert scores["bleu1_new"] >= 0.9 and scores["distinct"] >= 8, scores  # the model itself learned the task
 
 
 def test_predict_ids_and_default_checkpoint(sample_dir, trained, tmp_path, monkeypatch, capsys):
