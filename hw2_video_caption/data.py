@@ -108,27 +108,79 @@ def write_captions(path: str | os.PathLike, captions: Sequence[tuple[str, str]])
             f.write(f"{vid},{caption}\n")
 
 
-def _read_feature(path: Path) -> np.ndarray:
+def _open(path: Path) -> np.ndarray:
+    """A memory map of one .npy file (nothing read yet); unreadable files are a UserError."""
     try:
-        arr = np.load(path, allow_pickle=False)
+        return np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise UserError(f"{path}: not a readable .npy feature file ({type(exc).__name__})") from None
+
+
+def _checked(arr: np.ndarray, path: Path) -> np.ndarray:
+    """``arr`` as float32 after the type, shape and finite-value checks that name ``path``."""
     if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
         raise UserError(f"{path}: feature values are {arr.dtype}, expected real numbers")
     if arr.shape != (FRAMES, FEAT_DIM):
         raise UserError(f"{path}: feature shape {arr.shape}, expected ({FRAMES}, {FEAT_DIM})")
-    arr = arr.astype(np.float32)
-    if not np.isfinite(arr).all():
+    out = np.array(arr, dtype=np.float32)
+    if not np.isfinite(out).all():
         raise UserError(f"{path}: feature contains NaN or inf")
-    return arr
+    return out
 
 
-def load_features(feat_dir: str | os.PathLike, ids: Sequence[str], cache: bool = True) -> np.ndarray:
+def _read_feature(path: Path) -> np.ndarray:
+    return _checked(_open(path), path)
+
+
+class FeatureStore:
+    """``(N, 80, 4096)`` float32 features that stay on disk until a batch needs them.
+
+    Indexing with a slice or a list of rows gives another lazy store; ``np.asarray(store)`` reads
+    its rows (each file memory-mapped only while it is copied). So training on the course's 1,450
+    float64 files (3.8 GB) holds one batch in memory, not the whole set. ``cached`` is one float32
+    ``(N, 80, 4096)`` .npy holding all rows, read the same way.
+    """
+
+    def __init__(self, paths: Sequence[Path], cached: Path | None = None, rows: np.ndarray | None = None):
+        self.paths, self.cached = list(paths), cached
+        self.rows = np.arange(len(self.paths)) if rows is None else rows
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (len(self.rows), FRAMES, FEAT_DIM)
+
+    dtype = np.dtype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index):
+        if isinstance(index, (int, np.integer)):
+            return self._read(self.rows[[index]])[0]
+        return FeatureStore(self.paths, self.cached, self.rows[index])
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self._read(self.rows)
+        return out if dtype is None else out.astype(dtype)
+
+    def _read(self, rows: np.ndarray) -> np.ndarray:
+        out = np.empty((len(rows), FRAMES, FEAT_DIM), dtype=np.float32)
+        if self.cached is not None:
+            out[:] = np.load(self.cached, mmap_mode="r")[rows]  # the map is dropped right after the copy
+        else:
+            for i, r in enumerate(rows):
+                out[i] = _read_feature(self.paths[r])
+        return out
+
+
+def load_features(feat_dir: str | os.PathLike, ids: Sequence[str], cache: bool = True,
+                  lazy: bool = False) -> np.ndarray | FeatureStore:
     """``(N, 80, 4096)`` float32 for ``ids``, in order, checked for shape and finite values.
 
-    All files are read into one array so an epoch never touches the disk. With ``cache`` the
-    float32 array is kept in the git-ignored cache (keyed by paths, sizes and mtimes) and opened
-    memory-mapped next time: the course's 1,450 float64 files are 3.8 GB to parse.
+    Eager (``lazy=False``): one in-memory array. Lazy: a :class:`FeatureStore` whose rows are read
+    per batch; every file's header is checked now, its values when it is read. With ``cache`` a
+    float32 copy of all rows is written once to the git-ignored cache (keyed by paths, sizes and
+    mtimes, streamed file by file, so every value is checked then) and read from on later runs.
     """
     feat_dir = Path(feat_dir)
     paths = [feat_dir / f"{vid}.npy" for vid in ids]
@@ -136,20 +188,36 @@ def load_features(feat_dir: str | os.PathLike, ids: Sequence[str], cache: bool =
     if missing:
         first = ", ".join(missing[:3])
         raise UserError(f"{feat_dir}: {len(missing)} of {len(ids)} feature files missing (first: {first})")
+    cached = _feature_cache(paths) if cache else None
+    if cached is not None and not cached.is_file():
+        with atomic_write(cached, "wb") as f:
+            header = {"descr": "<f4", "fortran_order": False, "shape": (len(paths), FRAMES, FEAT_DIM)}
+            np.lib.format.write_array_header_1_0(f, header)
+            for p in paths:
+                f.write(_read_feature(p).tobytes())
+    if cached is None:
+        for p in paths:
+            shape = _open(p).shape
+            if shape != (FRAMES, FEAT_DIM):
+                raise UserError(f"{p}: feature shape {shape}, expected ({FRAMES}, {FEAT_DIM})")
+    store = FeatureStore(paths, cached)
+    return store if lazy else np.asarray(store)
+
+
+def mean_frames(feats: np.ndarray | FeatureStore) -> np.ndarray:
+    """Mean over frames, ``(N, 80, D) -> (N, D)`` float32, reading 64 videos at a time."""
+    out = np.empty((len(feats), feats.shape[-1]), dtype=np.float32)
+    for start in range(0, len(feats), 64):
+        out[start:start + 64] = np.asarray(feats[start:start + 64]).mean(axis=1)
+    return out
+
+
+def _feature_cache(paths: Sequence[Path]) -> Path:
     key = hashlib.sha1()
     for p in paths:
         st = p.stat()
         key.update(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns};".encode())
-    cached = cache_dir("hw2_video_caption", "features") / f"{key.hexdigest()[:20]}.npy" if cache else None
-    if cached is not None and cached.is_file():
-        return np.load(cached, mmap_mode="r")
-    out = np.empty((len(ids), FRAMES, FEAT_DIM), dtype=np.float32)
-    for i, p in enumerate(paths):
-        out[i] = _read_feature(p)
-    if cached is not None:
-        with atomic_write(cached, "wb") as f:
-            np.save(f, out)
-    return out
+    return cache_dir("hw2_video_caption", "features") / f"{key.hexdigest()[:20]}.npy"
 
 
 def available_ids(feat_dir: str | os.PathLike, ids: Iterable[str]) -> list[str]:

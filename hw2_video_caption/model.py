@@ -47,6 +47,7 @@ class Attention(nn.Module):
         else:
             scores = torch.bmm(keys, query[:, :, None]).squeeze(-1)  # (B, T)
         weights = F.softmax(scores, dim=-1)
+        self.last_weights = weights.detach()  # kept for plotting only (see attention_map)
         return torch.bmm(weights[:, None, :], enc).squeeze(1)  # (B, H)
 
 
@@ -110,15 +111,19 @@ class VideoCaptioner(nn.Module):
         att = torch.tanh(self.combine(torch.cat([h, ctx], dim=-1)))
         return self.out(self.drop(att)), att, new_state
 
-    def forward(self, feats: torch.Tensor | None, inputs: torch.Tensor, teacher_p: float = 1.0) -> torch.Tensor:
+    def forward(self, feats: torch.Tensor | None, inputs: torch.Tensor, teacher_p: float = 1.0,
+                memory: tuple | None = None) -> torch.Tensor:
         """Logits (B, L, V) for decoder ``inputs`` (B, L) (``<bos>`` + caption).
 
         With ``teacher_p < 1`` each position takes, with probability ``1 - teacher_p``, the model's
         own sampled previous word instead of the true one (scheduled sampling). ``feats=None``
-        trains the decoder alone as a language model.
+        trains the decoder alone as a language model; ``memory`` is an :meth:`encode` result to reuse
+        (scoring many captions of one video encodes the video once).
         """
         b, length = inputs.shape
-        enc, keys, state = self.encode(feats) if feats is not None else self.empty_memory(b, inputs.device)
+        if memory is None:
+            memory = self.encode(feats) if feats is not None else self.empty_memory(b, inputs.device)
+        enc, keys, state = memory
         feed = self.init_feed(state)
         logits, tokens = [], inputs[:, 0]
         for t in range(length):
@@ -155,10 +160,24 @@ class VideoCaptioner(nn.Module):
     @torch.no_grad()
     def beam_search(self, feats: torch.Tensor, bos: int, eos: int, max_len: int, width: int = 5,
                     alpha: float = 0.7, banned: Sequence[int] = ()) -> list[list[int]]:
-        """Beam search over all videos at once (B * width rows); hypotheses ranked by
-        ``log p / length ** alpha`` (alpha = 0: raw log-probability, which favours short captions)."""
+        """The best caption of each video by :meth:`beam_nbest` (``width`` 1: greedy)."""
         if width <= 1:
             return self.greedy(feats, bos, eos, max_len, banned)
+        return [hyps[0][1] for hyps in self.beam_nbest(feats, bos, eos, max_len, width, alpha, banned)]
+
+    @torch.no_grad()
+    def beam_nbest(self, feats: torch.Tensor, bos: int, eos: int, max_len: int, width: int = 5,
+                   alpha: float = 0.7, banned: Sequence[int] = ()) -> list[list[tuple[float, list[int]]]]:
+        """The ``width`` best distinct captions of every video, best first, as ``(score, ids)`` with
+        score ``log p / length ** alpha`` (length counts ``<eos>``); all videos at once (B * width rows).
+
+        Finished captions are kept until no live beam can beat the ``width``-th of them: a live
+        beam's log-probability only falls and its length is at most ``max_len``, so
+        ``log p / max_len ** alpha`` bounds its final score. (Stopping as soon as ``width`` captions
+        have ended would return the short ones, which end first.)
+        """
+        if width <= 1:
+            return [[(0.0, s)] for s in self.greedy(feats, bos, eos, max_len, banned)]
         enc, keys, state = self.encode(feats)
         b, k, dev = feats.size(0), width, feats.device
         rep = lambda x: x.repeat_interleave(k, dim=0)  # noqa: E731  (B, ...) -> (B*K, ...)
@@ -169,6 +188,7 @@ class VideoCaptioner(nn.Module):
         scores[:, 0] = 0.0  # all beams start identical: keep one so the first step is not k copies
         history = torch.zeros(b * k, 0, dtype=torch.long, device=dev)
         finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(b)]
+        bound = lambda s: s / max_len**alpha if alpha > 0 else s  # noqa: E731  best a live beam may reach
         for _ in range(max_len):
             logits, feed, state = self.step(tokens, feed, state, enc, keys)
             logits[:, list(banned)] = -math.inf
@@ -176,37 +196,48 @@ class VideoCaptioner(nn.Module):
             vocab = logp.size(-1)
             total = (scores.view(-1, 1) + logp).view(b, k * vocab)
             top, idx = total.topk(2 * k, dim=-1)  # 2k so that k live beams survive k finishing ones
-            beam, word = idx // vocab, idx % vocab
             new_scores = torch.full((b, k), -math.inf, device=dev)
             new_src = torch.zeros(b, k, dtype=torch.long, device=dev)
             new_word = torch.full((b, k), eos, dtype=torch.long, device=dev)
-            top_l, beam_l, word_l = top.tolist(), beam.tolist(), word.tolist()
+            top_l, beam_l, word_l = top.tolist(), (idx // vocab).tolist(), (idx % vocab).tolist()
             for i in range(b):
                 live = 0
                 for s, bm, w in zip(top_l[i], beam_l[i], word_l[i]):
-                    if s == -math.inf:
+                    if s == -math.inf or live == k:
                         break
                     if w == eos:
                         seq = history[i * k + bm].tolist()
-                        finished[i].append((s / max(len(seq) + 1, 1) ** alpha, seq))
-                    elif live < k:
+                        finished[i].append((s / (len(seq) + 1) ** alpha, seq))
+                    else:
                         new_scores[i, live], new_src[i, live], new_word[i, live] = s, bm, w
                         live += 1
-                    if live == k:
-                        break
+                finished[i].sort(key=lambda c: -c[0])
+                del finished[i][k:]
+                if len(finished[i]) == k and bound(float(new_scores[i].max())) <= finished[i][-1][0]:
+                    new_scores[i] = -math.inf  # settled: no live beam can enter its n-best any more
             src = (new_src + torch.arange(b, device=dev)[:, None] * k).view(-1)
             history = torch.cat([history[src], new_word.view(-1, 1)], dim=1)
             state = tuple(s[src] for s in state)
             feed, scores, tokens = feed[src], new_scores, new_word.view(-1)
-            if all(len(f) >= k for f in finished):  # every video has k complete captions to choose from
+            if bool((scores == -math.inf).all()):
                 break
         results = []
         for i in range(b):
-            cands = list(finished[i])
-            if not cands:  # nothing ended within max_len: take the live beams as they are
-                cands = [(float(scores[i, j]) / max_len**alpha, history[i * k + j].tolist()) for j in range(k)]
-            results.append(max(cands, key=lambda c: c[0])[1])
+            live = [(float(scores[i, j]) / history.size(1) ** alpha, history[i * k + j].tolist())
+                    for j in range(k) if scores[i, j] > -math.inf]  # ran out of max_len before <eos>
+            results.append(sorted(finished[i] + live, key=lambda c: -c[0])[:k])
         return results
+
+    @torch.no_grad()
+    def attention_map(self, feats: torch.Tensor, caption: Sequence[int], bos: int, eos: int) -> torch.Tensor:
+        """Attention weights (len(caption) + 1, T) over the encoder steps while writing ``caption``
+        + ``<eos>`` for one video ``feats`` (1, 80, D); row ``i`` is the step that writes word ``i``."""
+        enc, keys, state = self.encode(feats)
+        feed, rows = self.init_feed(state), []
+        for w in [bos, *caption]:
+            _, feed, state = self.step(torch.tensor([w], device=feats.device), feed, state, enc, keys)
+            rows.append(self.attn.last_weights[0])
+        return torch.stack(rows)
 
 
 def count_params(model: nn.Module) -> int:

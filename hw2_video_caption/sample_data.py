@@ -108,6 +108,34 @@ def write_sample_data(out: str | Path, n_train: int = 60, n_test: int = 20, n_pe
     return Path(out)
 
 
+def write_full_size_data(out: str | Path, caption_sets: Sequence[Sequence[str]], n_train: int = 1450,
+                         n_test: int = 100, n_peer: int = 100, seed: int = 0) -> Path:
+    """The course layout at the course's size, for measuring speed and memory, not quality:
+    ``(80, 4096)`` float64 features drawn at random (deterministic in ``seed``, one file at a time,
+    so writing 3.8 GB never holds more than one video), captions taken in turn from
+    ``caption_sets`` (the real training captions)."""
+    rng = np.random.default_rng(seed)
+
+    def split(folder: Path, n: int, first: int) -> tuple[list[str], list[list[str]]]:
+        folder.mkdir(parents=True)
+        ids = [_video_id(rng) for _ in range(n)]
+        for vid in ids:
+            x = np.abs(rng.standard_normal((FRAMES, FEAT_DIM), dtype=np.float32))  # >= 0 like fc7
+            np.save(folder / f"{vid}.npy", x.astype(np.float64))
+        return ids, [list(caption_sets[(first + i) % len(caption_sets)]) for i in range(n)]
+
+    with atomic_dir(out) as tmp:
+        ids, caps = split(tmp / "training_data/feat", n_train, 0)
+        (tmp / "training_label.json").write_text(_labels(ids, caps), encoding="utf-8")
+        ids, caps = split(tmp / "testing_data/feat", n_test, n_train)
+        (tmp / "testing_id.txt").write_text("".join(v + "\n" for v in ids), encoding="utf-8")
+        (tmp / "testing_label.json").write_text(_labels(ids, caps), encoding="utf-8")
+        if n_peer:
+            ids, _ = split(tmp / "peer_review/feat", n_peer, 0)
+            (tmp / "peer_review_id.txt").write_text("".join(v + "\n" for v in ids), encoding="utf-8")
+    return Path(out)
+
+
 def _run(args: argparse.Namespace) -> int:
     path = write_sample_data(args.out_dir, args.train, args.test, args.peer, args.seed)
     print(f"sample data written to {path}")

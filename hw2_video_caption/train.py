@@ -115,7 +115,7 @@ def load_split(cfg: DataConfig, say=print) -> tuple[np.ndarray, list[str], dict[
         ids = have
     if not ids:
         raise UserError(f"{feat_dir}: no videos to train on")
-    return load_features(feat_dir, ids, cfg.cache_features), ids, labels, data_dir
+    return load_features(feat_dir, ids, cfg.cache_features, lazy=True), ids, labels, data_dir
 
 
 def lm_epoch(model, opt, captions: list[list[int]], cfg: Config, run: Run, rng: np.random.Generator) -> float:

@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
+from common.errors import UserError
 from hw2_video_caption import predict, train
 from hw2_video_caption.data import load_features, load_labels, read_ids
 
@@ -59,7 +60,7 @@ def test_bad_feature_values(sample_dir, trained, tmp_path, capsys, bad, message)
 
 def test_corrupt_feature_file(tmp_path):
     (tmp_path / "v.avi.npy").write_bytes(b"\x93NUMPY garbage")
-    with pytest.raises(Exception, match="v.avi.npy: not a readable .npy"):
+    with pytest.raises(UserError, match="v.avi.npy: not a readable .npy"):
         load_features(tmp_path, ["v.avi"], cache=False)
 
 
@@ -74,7 +75,7 @@ def test_malformed_label_json(sample_dir, tmp_path, capsys):
     assert re.search(r"training_label\.json:\d+: not valid JSON", line), line
     assert not (run / "last.pt").exists()
     (data / "training_label.json").write_text(json.dumps([{"caption": "A man.", "id": "x.avi"}]))
-    with pytest.raises(Exception, match="entry 0 is not"):
+    with pytest.raises(UserError, match="entry 0 is not"):
         load_labels(data / "training_label.json")
 
 

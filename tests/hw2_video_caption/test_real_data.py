@@ -25,7 +25,7 @@ def test_real_labels_and_features(real):
     assert len(train_labels) == 1450 and sum(map(len, train_labels.values())) == 24232
     assert len(ids) == 100 and set(ids) == set(test_labels)
     have = available_ids(feat_dir, ids)
-    assert len(have) == 40  # the copy here has 40 of the 100 test feature files
+    assert have, f"{feat_dir}: no test feature files"  # partial copies of the course data hold only some
     feats = load_features(feat_dir, have[:3], cache=False)
     assert feats.shape == (3, 80, 4096) and str(feats.dtype) == "float32"
 
@@ -40,11 +40,11 @@ def test_real_train_and_predict(real, tmp_path, capsys):
             "train.epochs=1", "data.val_fraction=0.25", "--run-dir", str(run), "--quiet"]
     assert train.main(args) == 0
     out = tmp_path / "test_output.txt"
-    # The course command on the full id list names the 60 missing feature files ...
-    assert predict.main([str(data), str(out), "--checkpoint", str(run / "best.pt")]) == 2
-    assert "60 of 100 feature files missing" in capsys.readouterr().err
-    assert not out.exists()
-    # ... and with --ids the 40 present videos are captioned, in the order of testing_id.txt.
+    if len(have) < len(ids):  # a partial copy: the course command on the full id list names the missing files ...
+        assert predict.main([str(data), str(out), "--checkpoint", str(run / "best.pt")]) == 2
+        assert f"{len(ids) - len(have)} of {len(ids)} feature files missing" in capsys.readouterr().err
+        assert not out.exists()
+    # ... and with --ids the present videos are captioned, in the order of testing_id.txt.
     id_file = tmp_path / "have.txt"
     id_file.write_text("\n".join(reversed(have)) + "\n")
     assert predict.main([str(data), str(out), "--ids", str(id_file), "--checkpoint", str(run / "best.pt")]) == 0
