@@ -108,8 +108,12 @@ def training_side(data_dir: str | os.PathLike, dec: Decoding) -> tuple[Neighbour
     features there are no neighbours (a note says so) and the model's captions are chosen alone."""
     if not (dec.neighbours or dec.rerank == "cider" or dec.prior):
         return None, None, None
+    label_file = Path(data_dir) / "training_label.json"
+    if not label_file.is_file():
+        say(f"{HOMEWORK}: no {label_file}: no neighbours or consensus statistics, the model's top caption")
+        return None, None, None
     feat_dir, ids = split_ids(data_dir, "training")
-    labels = load_labels(Path(data_dir) / "training_label.json")
+    labels = load_labels(label_file)
     cider = CiderD(tokenize_sets(labels.values())) if dec.rerank == "cider" else None
     prior = CaptionPrior(labels.values()) if dec.prior else None
     have = available_ids(feat_dir, ids) if dec.neighbours else []
@@ -162,10 +166,10 @@ def _run(args: argparse.Namespace) -> int:
             lists = " or ".join(str(Path(args.data_dir) / names[split]) for _, split in outputs)
             raise UserError(f"--ids: {len(unknown)} ids not in {lists} (first: {', '.join(unknown[:3])})")
     feats = [load_features(feat_dir, ids, cache=False) for _, feat_dir, _, ids in jobs]  # inputs checked first
-    nn, cider, prior = training_side(args.data_dir, dec)
     device = start_inference(args.device, args.threads)
     ckpt = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(HOMEWORK)
     model, vocab, extra = load_model(ckpt, device)
+    nn, cider, prior = training_side(args.data_dir, dec)
     say(f"{HOMEWORK}: using checkpoint {ckpt}")
     max_len = args.max_len or int(extra.get("max_len", 20))
     results = []
