@@ -88,17 +88,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default="benchmarks/out/hw4_chatbot", help="folder for run folders and tables")
     p.add_argument("--stages", nargs="+", default=["s2s", "backward", "rl", "eval"],
-                   choices=["s2s", "backward", "rl", "eval"])
-    p.add_argument("--s2s-minutes", type=float, default=18.0)
-    p.add_argument("--backward-minutes", type=float, default=5.0)
-    p.add_argument("--rl-minutes", type=float, default=5.0)
+                   choices=["s2s", "backward", "rl", "eval"],
+                   help="stages to run, in this order; later ones read the earlier ones' run folders in --out")
+    p.add_argument("--s2s-minutes", type=float, default=18.0, help="training time budget of the S2S model")
+    p.add_argument("--backward-minutes", type=float, default=5.0,
+                   help="training time budget of the backward (reply to query) model used by the RL reward")
+    p.add_argument("--rl-minutes", type=float, default=5.0, help="training time budget of the RL fine-tune")
     p.add_argument("--models", nargs="+",
-                   default=["S2S", "S2S-beam5", "S2S-mmi", "S2S-sample", "RL", "RL-beam5", "RL-mmi", "BEST"])
+                   default=["S2S", "S2S-beam5", "S2S-mmi", "S2S-sample", "RL", "RL-beam5", "RL-mmi", "BEST"],
+                   help="models and decoders in the table (names as hw4_chatbot.evaluate --models takes them)")
     p.add_argument("--limit", type=int, default=0, help="evaluate on the first N test pairs only")
     p.add_argument("--samples", type=int, default=15, help="sample dialogues written to samples.txt")
     p.add_argument("--data", help="cornell_pairs folder (default: $MLDS_DATA/hw4/cornell_pairs)")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--debug", action="store_true")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (the figures are measured with 1)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     return run_cli(impl, p, argv)
 
 

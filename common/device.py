@@ -58,8 +58,3 @@ def set_threads(threads: int = 0) -> int:
     n = threads if threads > 0 else free_cores()
     torch.set_num_threads(n)
     return n
-
-
-def pin_memory(device: torch.device) -> bool:
-    """Whether DataLoaders should pin host memory (only pays off for CUDA copies)."""
-    return device.type == "cuda"

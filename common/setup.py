@@ -133,8 +133,3 @@ def start_inference(device: str = "auto", threads: int = 0, seed: int | None = 0
     if seed is not None:
         set_seed(seed)
     return dev
-
-
-def state_config(state: dict[str, Any]) -> dict:
-    """The config dict saved in a checkpoint."""
-    return state.get("config", {})

@@ -12,12 +12,13 @@ import hashlib
 import io
 import os
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
 from common.errors import UserError, where
 from common.files import atomic_write
@@ -230,13 +231,27 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return x.round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
-def save_grid(images: np.ndarray, cols: int, path: str | os.PathLike, pad: int = 2) -> None:
-    """uint8 (N, H, W, 3) → one PNG with ``cols`` images per row, written atomically."""
+def save_grid(images: np.ndarray, cols: int, path: str | os.PathLike, pad: int = 2,
+              labels: Sequence[str] | None = None) -> None:
+    """uint8 (N, H, W, 3) → one PNG with ``cols`` images per row, written atomically.
+
+    ``labels`` (one per row, e.g. the row's tags) are written in a strip at the left of the rows.
+    """
     n, h, w, _ = images.shape
     rows = (n + cols - 1) // cols
-    canvas = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, 3), 255, np.uint8)
+    font = ImageFont.load_default()
+    strip = 0
+    if labels:
+        strip = int(max(ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(t, font=font) for t in labels)) + 3 * pad
+    canvas = np.full((rows * (h + pad) + pad, strip + cols * (w + pad) + pad, 3), 255, np.uint8)
     for i in range(n):
         r, c = divmod(i, cols)
-        canvas[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = images[i]
+        x = strip + pad + c * (w + pad)
+        canvas[pad + r * (h + pad): pad + r * (h + pad) + h, x: x + w] = images[i]
+    img = Image.fromarray(canvas)
+    if labels:
+        draw = ImageDraw.Draw(img)
+        for r, text in enumerate(labels[:rows]):
+            draw.text((strip - pad, pad + r * (h + pad) + h // 2), text, fill="black", font=font, anchor="rm")
     with atomic_write(path, "wb") as f:
-        Image.fromarray(canvas).save(f, format="PNG", optimize=True)
+        img.save(f, format="PNG", optimize=True)

@@ -1,7 +1,7 @@
 """The course command: ``python -m hw3_gan.generate testing_text.txt [--out samples] [--seed N]``.
 
 Writes ``<out>/sample_<id>_<k>.jpg`` (k = 1..5, 64x64) for every testing line and ``<out>/grid.png``
-of them all (one row per line). The same checkpoint and seed give the same images.
+of them all (one row per line, labelled with its id and tags). The same checkpoint and seed give the same images.
 """
 
 from __future__ import annotations
@@ -94,7 +94,8 @@ def generate(sampler: TagSampler, requests: list[TagRequest], out: Path, seed: i
                 buf = io.BytesIO()
                 Image.fromarray(img).save(buf, format="JPEG", quality=quality)
                 (tmp / f"sample_{req.id}_{k}.jpg").write_bytes(buf.getvalue())
-        save_grid(np.concatenate(rows), PER_LINE, tmp / "grid.png")
+        labels = [f"{req.id}: {describe(req.hair, req.eye) or 'any colours'}" for req in requests]
+        save_grid(np.concatenate(rows), PER_LINE, tmp / "grid.png", labels=labels)
     return out
 
 

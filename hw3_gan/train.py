@@ -30,7 +30,7 @@ from hw3_gan import HOMEWORK
 from hw3_gan.config import Config, TrainConfig
 from hw3_gan.data import FaceData, holdout_mask, load_faces, save_grid, to_tensor, to_uint8
 from hw3_gan.model import EMA, Discriminator, Generator, recalibrate_batchnorm
-from hw3_gan.tags import EYE_COLOURS, HAIR_COLOURS
+from hw3_gan.tags import EYE_COLOURS, HAIR_COLOURS, describe
 
 N_HAIR, N_EYE = len(HAIR_COLOURS), len(EYE_COLOURS)
 # Tag pairs of the per-epoch grid (one row each): the course's test pairs first, then contrasts.
@@ -247,7 +247,9 @@ def save(run: Run[Config], nets: Nets, loop: LoopState, pair_counts: np.ndarray,
     run.ckpt.save(state, is_best)
     with torch.no_grad():
         sampler.eval()
-        save_grid(to_uint8(sampler(*fixed)), train.grid_noise, run.run_dir / "grids" / f"epoch_{loop.epoch:03d}.png")
+        hair, eye = (t[::train.grid_noise].tolist() for t in fixed[1:])
+        save_grid(to_uint8(sampler(*fixed)), train.grid_noise, run.run_dir / "grids" / f"epoch_{loop.epoch:03d}.png",
+                  labels=[describe(h, e) for h, e in zip(hair, eye)])
 
 
 def train_gan(run: Run[Config]) -> None:

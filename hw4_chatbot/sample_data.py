@@ -81,7 +81,7 @@ def write_sample(root: str | Path, n_pairs: int = 600, seed: int = 0) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m hw4_chatbot.sample_data", description=__doc__.split("\n")[0])
     p.add_argument("out", help="folder to write the sample data into")
-    p.add_argument("--pairs", type=int, default=600)
+    p.add_argument("--pairs", type=int, default=600, help="query-reply pairs to write")
     return run_cli(lambda a: print(write_sample(a.out, a.pairs)), p, argv)
 
 

@@ -24,10 +24,21 @@ def real_data() -> Path | None:
 needs_data = pytest.mark.skipif(real_data() is None, reason="MLDS_DATA not set")
 
 
+@pytest.fixture(scope="session")
+def _session_cache(tmp_path_factory) -> Path:
+    """One cache for the whole test run (``$MLDS_TEST_CACHE`` if set, else a fresh tmp folder).
+
+    Shared within the run so the real-data tests unpack each course archive once; fresh per run
+    so no test depends on, or leaves, what an earlier run or a training command put in ``.cache``.
+    """
+    value = os.environ.get("MLDS_TEST_CACHE")
+    return Path(value) if value else tmp_path_factory.mktemp("cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_runs(tmp_path, monkeypatch):
-    """Runs and caches of one test never leak into the repo or into another test."""
+def _isolated_runs(tmp_path, monkeypatch, _session_cache):
+    """Runs of one test never leak into the repo or into another test; caches stay out of the repo."""
     monkeypatch.setenv("MLDS_RUNS", str(tmp_path / "runs"))
     if real_data() is not None:
         monkeypatch.setenv("MLDS_DATA", str(real_data()))
-    monkeypatch.setenv("MLDS_CACHE", os.environ.get("MLDS_TEST_CACHE", str(REPO / ".cache")))
+    monkeypatch.setenv("MLDS_CACHE", str(_session_cache))

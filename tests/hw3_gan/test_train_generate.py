@@ -54,6 +54,7 @@ def test_tiny_gan_puts_asked_colours_in_the_right_places(trained):
     untrained = Generator(cfg.model, len(HAIR_COLOURS), len(EYE_COLOURS))
     assert min(_judge(untrained)) < 0.7
     assert sorted(p.name for p in (run / "grids").iterdir())[-1] == "epoch_015.png"
+    _assert_labelled_rows(run / "grids" / "epoch_015.png", rows=len(DEMO_HAIR) * len(DEMO_EYES), cols=6, size=16)
 
 
 def test_generate_five_64px_jpegs_per_line_same_seed_same_images(trained, tmp_path):
@@ -71,8 +72,18 @@ def test_generate_five_64px_jpegs_per_line_same_seed_same_images(trained, tmp_pa
             assert im.size == (64, 64) and im.mode == "RGB"
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     assert any((tmp_path / "a" / n).read_bytes() != (tmp_path / "c" / n).read_bytes() for n in files)
-    with Image.open(tmp_path / "a" / "grid.png") as grid:
-        assert grid.size == (5 * 66 + 2, 5 * 66 + 2)  # 5 lines of 5, 2-pixel gaps
+    _assert_labelled_rows(tmp_path / "a" / "grid.png", rows=5, cols=5, size=64)
+
+
+def _assert_labelled_rows(path, rows: int, cols: int, size: int) -> None:
+    """A grid of ``rows`` x ``cols`` images with 2-pixel gaps, and dark label text left of every row."""
+    with Image.open(path) as im:
+        grid = np.asarray(im.convert("RGB"))
+    strip = grid.shape[1] - (cols * (size + 2) + 2)
+    assert grid.shape[0] == rows * (size + 2) + 2 and strip > 30, grid.shape
+    for r in range(rows):
+        label = grid[2 + r * (size + 2): 2 + r * (size + 2) + size, :strip]
+        assert (label < 100).all(axis=-1).sum() > 20, f"row {r} has no label"
 
 
 def test_generate_bad_inputs_exit_2_and_leave_nothing(trained, tmp_path, capsys):

@@ -2,8 +2,10 @@
 
 from pathlib import Path
 
+import torch
 import yaml
 
+from common.checkpoint import load_checkpoint
 from common.config import config_to_dict
 from hw4_chatbot import chat, evaluate, predict, train
 from hw4_chatbot.config import load_chatbot
@@ -64,16 +66,28 @@ def test_bad_config_names_the_key(sample, tmp_path, capsys):
     assert "model.hiden" in capsys.readouterr().err
 
 
-def test_resume_continues_from_last_checkpoint(tiny_run, sample, tmp_path):
-    run = tmp_path / "run"
-    base = ["--config", str(REPO / "hw4_chatbot/configs/tiny.yaml"), "--run-dir", str(run), "--quiet",
-            "--set", f"data.path={sample / 'cornell_pairs'}", "train.epochs=2"]
-    assert train.main(base + ["train.max_steps=5"]) == 0
+def test_resume_is_exact(sample, tmp_path):
+    """Stopped mid-epoch at step 5 and resumed, a run ends with the very weights of an uninterrupted one."""
+    def argv(run: Path, *extra: str) -> list[str]:
+        return ["--config", str(REPO / "hw4_chatbot/configs/tiny.yaml"), "--run-dir", str(run), "--quiet",
+                "--set", f"data.path={sample / 'cornell_pairs'}", "train.epochs=2", *extra]
+
+    run, whole = tmp_path / "run", tmp_path / "whole"
+    assert train.main(argv(run, "train.max_steps=5")) == 0
     assert load_chatbot(run / "last.pt").cfg.train.max_steps == 5
-    assert train.main(base + ["--resume"]) == 0
+    stopped = load_checkpoint(run / "last.pt", "hw4_chatbot")
+    assert train.main(argv(run) + ["--resume"]) == 0
     rows = [yaml.safe_load(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     steps = [r["step"] for r in rows if "valid_ppl" in r]
     assert steps[0] == 5 and steps[-1] > 5 and steps == sorted(steps)
+    assert train.main(argv(whole)) == 0
+    resumed, straight = (load_checkpoint(r / "last.pt", "hw4_chatbot") for r in (run, whole))
+    assert resumed["step"] == straight["step"] > 5
+    for name, params in straight["models"].items():
+        for key, value in params.items():
+            assert torch.equal(resumed["models"][name][key], value), f"{name}.{key} differs after the resume"
+    # the check can fail: the weights at the stop differ from the final ones
+    assert any(not torch.equal(stopped["models"][n][k], v) for n, p in straight["models"].items() for k, v in p.items())
 
 
 def test_rl_from_s2s_then_evaluate_table(tiny_run, tmp_path, capsys):
@@ -94,8 +108,6 @@ def test_rl_from_s2s_then_evaluate_table(tiny_run, tmp_path, capsys):
     assert recorded["data"] == init["data"] == config_to_dict(bot.cfg)["data"]
     # the repeat penalty's window travels in the checkpoint: 6 steps x 2 turns x 16 replies = 192 remembered,
     # and 3 more steps after --resume fill the 256-reply window only if those 192 were restored
-    from common.checkpoint import load_checkpoint
-
     assert len(load_checkpoint(rl / "last.pt", "hw4_chatbot")["extra"]["recent_replies"]) == 192
     assert train.main(["--config", str(REPO / "hw4_chatbot/configs/tiny_rl.yaml"), "--run-dir", str(rl), "--quiet",
                        "--resume", "--set", f"rl.init_checkpoint={tiny_run / 'best.pt'}",
