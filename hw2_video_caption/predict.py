@@ -30,6 +30,7 @@ from common.metrics import say
 from common.runs import latest_checkpoint
 from common.setup import start_inference
 from common.vocab import Vocab
+from hw2_video_caption import HOMEWORK
 from hw2_video_caption.consensus import CaptionPrior, CiderD, NeighbourCaptioner, tokenize_sets
 from hw2_video_caption.data import (
     available_ids,
@@ -44,7 +45,6 @@ from hw2_video_caption.decode import Decoding, caption_videos
 from hw2_video_caption.heatmap import attention_png
 from hw2_video_caption.model import ModelConfig, VideoCaptioner
 
-HOMEWORK = "hw2_video_caption"
 # The decoding benchmarks/hw2_caption.py found best on its training folds (see docs).
 DEFAULT_DECODING = {"beam": 10, "alpha": 0.7, "rerank": "bleu1", "model_weight": 0.0, "neighbours": 3, "prior": 0.0}
 

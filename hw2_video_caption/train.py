@@ -31,6 +31,7 @@ from common.errors import UserError, run_cli
 from common.metrics import progress
 from common.setup import Run, start_run
 from common.vocab import Vocab
+from hw2_video_caption import HOMEWORK
 from hw2_video_caption.data import (
     CaptionSet,
     available_ids,
@@ -44,8 +45,6 @@ from hw2_video_caption.data import (
 from hw2_video_caption.evaluate import score_all
 from hw2_video_caption.model import ModelConfig, VideoCaptioner, count_params
 from hw2_video_caption.predict import decode_captions
-
-HOMEWORK = "hw2_video_caption"
 
 
 @dataclass
