@@ -43,9 +43,9 @@ from hw2_video_caption.data import (
     normalize_caption,
     split_ids,
 )
+from hw2_video_caption.decode import decode_captions
 from hw2_video_caption.evaluate import score_all
 from hw2_video_caption.model import VideoCaptioner, count_params
-from hw2_video_caption.predict import decode_captions
 
 
 def teacher_prob(step: int, cfg: TrainConfig) -> float:
@@ -54,8 +54,9 @@ def teacher_prob(step: int, cfg: TrainConfig) -> float:
     return max(cfg.ss_floor, cfg.ss_k / (cfg.ss_k + math.exp(min(step / cfg.ss_k, 700.0))))
 
 
-def load_split(cfg: DataConfig, say=print) -> tuple[np.ndarray, list[str], dict[str, list[str]], Path]:
-    """Features (N, 80, D), ids and labels of the training videos the config names."""
+def load_split(cfg: DataConfig, say=print) -> tuple[FeatureStore, list[str], dict[str, list[str]], Path]:
+    """Features (N, 80, D, read on demand), ids and labels of the training videos the config names, and the
+    data folder."""
     data_dir = Path(cfg.data_dir) if cfg.data_dir else course_data_dir()
     if data_dir is None:
         raise UserError("data.data_dir is empty and MLDS_DATA is not set: point one of them at the course data")
