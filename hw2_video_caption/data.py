@@ -22,6 +22,7 @@ from common.files import atomic_write
 from common.runs import cache_dir, data_root, unpack
 from common.text import read_lines, read_text
 from common.vocab import Vocab
+from hw2_video_caption import HOMEWORK
 
 FRAMES, FEAT_DIM = 80, 4096
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)*")
@@ -217,7 +218,7 @@ def _feature_cache(paths: Sequence[Path]) -> Path:
     for p in paths:
         st = p.stat()
         key.update(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns};".encode())
-    return cache_dir("hw2_video_caption", "features") / f"{key.hexdigest()[:20]}.npy"
+    return cache_dir(HOMEWORK, "features") / f"{key.hexdigest()[:20]}.npy"
 
 
 def available_ids(feat_dir: str | os.PathLike, ids: Iterable[str]) -> list[str]:

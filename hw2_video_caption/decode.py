@@ -2,7 +2,7 @@
 
 ``Decoding`` names one strategy; ``caption_videos`` applies it. The steps are separate functions so
 the benchmark can compute the expensive parts (n-best lists, neighbours, model scores) once and
-try many strategies on them.
+try many strategies on them. ``decode_captions`` is the plain top beam that validation uses.
 """
 
 from __future__ import annotations
@@ -37,6 +37,21 @@ class Decoding:
     neighbours: int = 0  # nearest training videos: their captions join the candidates and the support
     prior: float = 0.0  # weight of the training-set prior in MBR (its generic captions join the candidates)
     use_model: bool = True  # False: the neighbours' consensus caption alone
+
+
+def decode_captions(model: VideoCaptioner, feats: np.ndarray, vocab: Vocab, device: torch.device, beam: int = 5,
+                    alpha: float = 0.7, max_len: int = 20, batch_size: int = 100) -> list[str]:
+    """The top beam for ``(N, 80, D)`` features, ``batch_size`` videos at a time (training's validation)."""
+    was_training = model.training
+    model.eval()
+    banned = [vocab.pad_id, vocab.bos_id, vocab.unk_id]
+    out: list[str] = []
+    for start in range(0, len(feats), batch_size):
+        x = torch.from_numpy(np.ascontiguousarray(feats[start:start + batch_size])).to(device)
+        seqs = model.beam_search(x, vocab.bos_id, vocab.eos_id, max_len, beam, alpha, banned)
+        out.extend(" ".join(vocab.decode(s)) for s in seqs)
+    model.train(was_training)
+    return out
 
 
 @torch.no_grad()

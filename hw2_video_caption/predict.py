@@ -30,6 +30,7 @@ from common.metrics import say
 from common.runs import latest_checkpoint
 from common.setup import start_inference
 from common.vocab import Vocab
+from hw2_video_caption import HOMEWORK
 from hw2_video_caption.consensus import CaptionPrior, CiderD, NeighbourCaptioner, tokenize_sets
 from hw2_video_caption.data import (
     available_ids,
@@ -44,24 +45,8 @@ from hw2_video_caption.decode import Decoding, caption_videos
 from hw2_video_caption.heatmap import attention_png
 from hw2_video_caption.model import ModelConfig, VideoCaptioner
 
-HOMEWORK = "hw2_video_caption"
 # The decoding benchmarks/hw2_caption.py found best on its training folds (see docs).
 DEFAULT_DECODING = {"beam": 10, "alpha": 0.7, "rerank": "bleu1", "model_weight": 0.0, "neighbours": 3, "prior": 0.0}
-
-
-def decode_captions(model: VideoCaptioner, feats: np.ndarray, vocab: Vocab, device: torch.device, beam: int = 5,
-                    alpha: float = 0.7, max_len: int = 20, batch_size: int = 100) -> list[str]:
-    """Captions for ``(N, 80, D)`` features, decoded ``batch_size`` videos at a time."""
-    was_training = model.training
-    model.eval()
-    banned = [vocab.pad_id, vocab.bos_id, vocab.unk_id]
-    out: list[str] = []
-    for start in range(0, len(feats), batch_size):
-        x = torch.from_numpy(np.ascontiguousarray(feats[start:start + batch_size])).to(device)
-        seqs = model.beam_search(x, vocab.bos_id, vocab.eos_id, max_len, beam, alpha, banned)
-        out.extend(" ".join(vocab.decode(s)) for s in seqs)
-    model.train(was_training)
-    return out
 
 
 def load_model(path: str | os.PathLike, device: torch.device) -> tuple[VideoCaptioner, Vocab, dict]:
@@ -169,18 +154,22 @@ def _run(args: argparse.Namespace) -> int:
     device = start_inference(args.device, args.threads)
     ckpt = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(HOMEWORK)
     model, vocab, extra = load_model(ckpt, device)
-    nn, cider, prior = training_side(args.data_dir, dec)
+    neighbour_index, cider, prior = training_side(args.data_dir, dec)
     say(f"{HOMEWORK}: using checkpoint {ckpt}")
     max_len = args.max_len or int(extra.get("max_len", 20))
     results = []
     for (path, _, _, ids), x in zip(jobs, feats):
         start = time.perf_counter()
-        captions = caption_videos(model, x, vocab, device, dec, max_len, nn, cider, prior, args.batch_size)
+        captions = caption_videos(model, x, vocab, device, dec, max_len, neighbour_index, cider, prior,
+                                  args.batch_size)
         results.append((path, list(zip(ids, captions)), time.perf_counter() - start))
         if args.attention:
             write_attention(model, x, ids, captions, vocab, Path(args.attention), device)
-    how = f"beam {dec.beam}" + (f", {dec.neighbours} neighbours" if nn is not None and dec.neighbours else "") + (
-        f", MBR {dec.rerank}" if dec.rerank != "none" else "")
+    how = f"beam {dec.beam}"
+    if neighbour_index is not None and dec.neighbours:
+        how += f", {dec.neighbours} neighbours"
+    if dec.rerank != "none":
+        how += f", MBR {dec.rerank}"
     for path, lines, seconds in results:
         write_captions(path, lines)
         say(f"{HOMEWORK}: wrote {len(lines)} captions to {path} ({seconds:.1f}s decoding, {how})")

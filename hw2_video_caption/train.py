@@ -12,9 +12,8 @@ import math
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
@@ -24,15 +23,18 @@ from common.batching import pad_batch
 from common.budget import TimeBudget
 from common.checkpoint import load_checkpoint, make_state
 from common.cli import train_parser
-from common.config import RunConfig, config_to_dict, param
+from common.config import config_to_dict
 from common.device import autocast
-from common.distributed import all_reduce_mean, cleanup, unwrap, wrap_model
+from common.distributed import all_reduce_mean, cleanup, wrap_model
 from common.errors import UserError, run_cli
 from common.metrics import progress
 from common.setup import Run, start_run
 from common.vocab import Vocab
+from hw2_video_caption import HOMEWORK
+from hw2_video_caption.config import Config, DataConfig, TrainConfig
 from hw2_video_caption.data import (
     CaptionSet,
+    FeatureStore,
     available_ids,
     build_vocab,
     course_data_dir,
@@ -41,60 +43,20 @@ from hw2_video_caption.data import (
     normalize_caption,
     split_ids,
 )
+from hw2_video_caption.decode import decode_captions
 from hw2_video_caption.evaluate import score_all
-from hw2_video_caption.model import ModelConfig, VideoCaptioner, count_params
-from hw2_video_caption.predict import decode_captions
-
-HOMEWORK = "hw2_video_caption"
+from hw2_video_caption.model import VideoCaptioner, count_params
 
 
-@dataclass
-class DataConfig:
-    data_dir: str = ""  # course folder; "" = the real data unpacked from $MLDS_DATA
-    split: Literal["training", "testing"] = "training"  # whose features and labels to train on
-    ids: list[str] = field(default_factory=list)  # restrict to these videos (empty = all of the split)
-    missing: Literal["error", "skip"] = "error"  # "skip": train on the videos that have features
-    val_fraction: float = param(0.1, ge=0, lt=1)
-    min_count: int = param(3, ge=1)
-    max_len: int = param(20, ge=2)  # words per caption, longer ones are cut
-    cache_features: bool = True
-
-
-@dataclass
-class TrainSettings:
-    epochs: int = param(30, ge=0, resume=True)
-    batch_size: int = param(64, gt=0)
-    lr: float = param(1e-3, gt=0)
-    weight_decay: float = param(0.0, ge=0)
-    clip: float = param(5.0, gt=0)
-    captions_per_video: int = param(4, gt=0)  # drawn afresh each epoch
-    label_smoothing: float = param(0.1, ge=0, lt=1)
-    ss_k: float = param(0.0, ge=0)  # inverse-sigmoid scheduled sampling: teacher p = k / (k + exp(step / k)); 0 = off
-    ss_floor: float = param(0.0, ge=0, le=1)  # never less teacher forcing than this
-    val_beam: int = param(1, gt=0)  # 1 = greedy validation (fast); the best checkpoint is chosen by val_metric
-    val_metric: Literal["bleu1_new", "bleu1_original", "cider_d"] = "bleu1_new"
-    save_every: int = param(0, ge=0, resume=True)  # also checkpoint every N steps (0 = once per epoch)
-    max_minutes: float = param(0.0, ge=0, resume=True)  # stop (with a checkpoint) after this long; 0 = no limit
-    pretrain_lm_epochs: int = param(0, ge=0)  # decoder as a caption LM on all training_label.json captions first
-    pretrain_lm_labels: str = ""  # label JSON for that ("" = <data_dir>/training_label.json)
-    init_checkpoint: str = ""  # start from these weights and their vocabulary (e.g. a pre-trained caption LM)
-
-
-@dataclass
-class Config(RunConfig):
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainSettings = field(default_factory=TrainSettings)
-
-
-def teacher_prob(step: int, cfg: TrainSettings) -> float:
+def teacher_prob(step: int, cfg: TrainConfig) -> float:
     if cfg.ss_k <= 0:
         return 1.0
     return max(cfg.ss_floor, cfg.ss_k / (cfg.ss_k + math.exp(min(step / cfg.ss_k, 700.0))))
 
 
-def load_split(cfg: DataConfig, say=print) -> tuple[np.ndarray, list[str], dict[str, list[str]], Path]:
-    """Features (N, 80, D), ids and labels of the training videos the config names."""
+def load_split(cfg: DataConfig, say=print) -> tuple[FeatureStore, list[str], dict[str, list[str]], Path]:
+    """Features (N, 80, D, read on demand), ids and labels of the training videos the config names, and the
+    data folder."""
     data_dir = Path(cfg.data_dir) if cfg.data_dir else course_data_dir()
     if data_dir is None:
         raise UserError("data.data_dir is empty and MLDS_DATA is not set: point one of them at the course data")
@@ -146,19 +108,44 @@ def train_step(model, opt, feats: torch.Tensor | None, caps: list[list[int]], te
     return loss.item()
 
 
-def validate(model, feats: np.ndarray, ids: list[str], labels: dict, vocab: Vocab, cfg: Config, run: Run) -> dict:
-    caps = decode_captions(unwrap(model), feats, vocab, run.device, cfg.train.val_beam, max_len=cfg.data.max_len)
-    return score_all(dict(zip(ids, caps)), labels)
+def validate(model: VideoCaptioner, data: TrainingData, cfg: Config, run: Run[Config]) -> dict:
+    caps = decode_captions(model, data.val_feats, data.vocab, run.device, cfg.train.val_beam, max_len=cfg.data.max_len)
+    return score_all(dict(zip(data.val_ids, caps)), data.labels)
 
 
-def _run(args: argparse.Namespace) -> int:
-    run = start_run(HOMEWORK, Config, args)
+@dataclass
+class TrainingData:
+    """The training captions (indexing into the feature rows), the validation videos and the vocabulary."""
+
+    train_set: CaptionSet
+    val_feats: FeatureStore
+    val_ids: list[str]
+    labels: dict[str, list[str]]
+    vocab: Vocab
+    lm_captions: list[str]  # for the caption LM pre-training (empty: none)
+
+
+@dataclass
+class LoopState:
+    """Where the loop is: what a checkpoint records and a resumed run starts from."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_done: int = 0  # batches of the current epoch already trained
+    best: float = -math.inf  # best validation score (train.val_metric) so far
+
+
+def build_data(run: Run[Config]) -> tuple[TrainingData, dict | None]:
+    """The training and validation videos, and the checkpoint ``train.init_checkpoint`` names (or None).
+
+    The vocabulary is a resumed run's own, else the initial checkpoint's, else built from the
+    training captions (and the pre-training captions).
+    """
     cfg = run.cfg
     feats, ids, labels, data_dir = load_split(cfg.data, run.say)
     if feats.shape[-1] != cfg.model.feat_dim:
         raise UserError(f"model.feat_dim={cfg.model.feat_dim}, but the features have {feats.shape[-1]} per frame")
-    rng = np.random.default_rng(cfg.seed)
-    order = rng.permutation(len(ids))
+    order = np.random.default_rng(cfg.seed).permutation(len(ids))
     n_val = int(round(len(ids) * cfg.data.val_fraction)) if len(ids) > 1 else 0
     val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
     if not len(train_idx):
@@ -176,91 +163,140 @@ def _run(args: argparse.Namespace) -> int:
         vocab = build_vocab([c for cs in train_caps for c in cs] + lm_caps, cfg.data.min_count)
     # Features stay in the one (N, 80, D) array; the caption set indexes into the training rows.
     train_set = CaptionSet(feats[train_idx] if len(val_idx) else feats, train_caps, vocab, cfg.data.max_len)
-    val_feats, val_ids = feats[val_idx], [ids[i] for i in val_idx]
-    model = VideoCaptioner(cfg.model, len(vocab)).to(run.device)
+    data = TrainingData(train_set, feats[val_idx], [ids[i] for i in val_idx], labels, vocab, lm_caps)
+    return data, init
+
+
+def build_model(run: Run[Config], vocab_size: int, init: dict | None
+                ) -> tuple[VideoCaptioner, torch.optim.Optimizer]:
+    """The captioner (with the initial checkpoint's weights on a fresh run) and its optimizer."""
+    cfg = run.cfg
+    model = VideoCaptioner(cfg.model, vocab_size).to(run.device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-    step, epoch, best, batch_done = 0, 0, -math.inf, 0
     if init is not None and run.resume_state is None:
         try:
             model.load_state_dict(init["models"]["captioner"])
         except RuntimeError:
             raise UserError(f"{cfg.train.init_checkpoint}: weights do not fit model config {cfg.model}") from None
-    if run.resume_state is not None:
-        resumed = run.restore(models={"captioner": model}, optimizers={"adam": opt})
-        step, epoch = resumed["step"], resumed["epoch"]
-        best = resumed["extra"].get("best", -math.inf)
-        batch_done = resumed["extra"].get("batch_done", 0)
-    run.say(f"{HOMEWORK}: {len(train_idx)} training / {len(val_idx)} validation videos, vocabulary {len(vocab)}, "
-            f"{count_params(model) / 1e6:.2f}M parameters")
-    if lm_caps:
-        lm_ids = [vocab.encode(normalize_caption(c))[: cfg.data.max_len - 1] for c in lm_caps]
-        lm_ids = [c for c in lm_ids if c]
-        for e in range(cfg.train.pretrain_lm_epochs):
-            loss = lm_epoch(model, opt, lm_ids, cfg, run, np.random.default_rng(cfg.seed + 10_000 + e))
-            run.say(f"{HOMEWORK}: caption LM pre-training epoch {e + 1}: loss {loss:.3f} on {len(lm_ids)} captions")
-    ddp = wrap_model(model, run.env, run.device)
-    extra = {"vocab": vocab.itos, "model": asdict(cfg.model), "max_len": cfg.data.max_len, "best": best}
+    return model, opt
 
-    def save(is_best: bool, batch_in_epoch: int = 0) -> None:
-        if run.env.is_main:
-            state = make_state(HOMEWORK, models={"captioner": model}, optimizers={"adam": opt}, step=step,
-                               epoch=epoch, config=config_to_dict(cfg),
-                               extra={**extra, "best": best, "batch_done": batch_in_epoch})
-            run.ckpt.save(state, is_best)
 
+def restore(run: Run[Config], model: VideoCaptioner, opt: torch.optim.Optimizer) -> LoopState:
+    """The loop's state: a fresh one, or the resumed run's with its weights and optimizer loaded."""
+    if run.resume_state is None:
+        return LoopState()
+    saved = run.restore(models={"captioner": model}, optimizers={"adam": opt})
+    extra = saved["extra"]
+    return LoopState(saved["step"], saved["epoch"], extra.get("batch_done", 0), extra.get("best", -math.inf))
+
+
+def pretrain_lm(run: Run[Config], model: VideoCaptioner, opt: torch.optim.Optimizer, data: TrainingData) -> None:
+    """``train.pretrain_lm_epochs`` epochs of the decoder alone on the pre-training captions."""
+    cfg = run.cfg
+    lm_ids = [data.vocab.encode(normalize_caption(c))[: cfg.data.max_len - 1] for c in data.lm_captions]
+    lm_ids = [c for c in lm_ids if c]
+    for e in range(cfg.train.pretrain_lm_epochs):
+        loss = lm_epoch(model, opt, lm_ids, cfg, run, np.random.default_rng(cfg.seed + 10_000 + e))
+        run.say(f"{HOMEWORK}: caption LM pre-training epoch {e + 1}: loss {loss:.3f} on {len(lm_ids)} captions")
+
+
+def save(run: Run[Config], model: VideoCaptioner, opt: torch.optim.Optimizer, vocab: Vocab, loop: LoopState,
+         is_best: bool) -> None:
+    """A checkpoint of the main process; ``loop.batch_done`` tells a resume where in the epoch to go on."""
+    if not run.env.is_main:
+        return
+    cfg = run.cfg
+    extra = {"vocab": vocab.itos, "model": asdict(cfg.model), "max_len": cfg.data.max_len, "best": loop.best,
+             "batch_done": loop.batch_done}
+    state = make_state(HOMEWORK, models={"captioner": model}, optimizers={"adam": opt}, step=loop.step,
+                       epoch=loop.epoch, config=config_to_dict(cfg), extra=extra)
+    run.ckpt.save(state, is_best)
+
+
+def train_epoch(run: Run[Config], net: torch.nn.Module, model: VideoCaptioner, opt: torch.optim.Optimizer,
+                data: TrainingData, loop: LoopState, budget: TimeBudget) -> dict[str, float] | None:
+    """The rest of epoch ``loop.epoch`` through ``net`` (``model`` or its DDP wrapper): the row to log,
+    or None when the time budget ran out (after a checkpoint a resume continues from)."""
+    cfg, env = run.cfg, run.env
+    net.train()
+    pairs = data.train_set.sample(np.random.default_rng(cfg.seed + loop.epoch), cfg.train.captions_per_video)
+    per_rank = len(pairs) // env.world_size
+    pairs = pairs[env.rank * per_rank:(env.rank + 1) * per_rank]  # equal share per process
+    batches = [pairs[i:i + cfg.train.batch_size] for i in range(0, len(pairs), cfg.train.batch_size)]
+    start, seen, losses = time.perf_counter(), 0, []
+    bar = progress(total=len(batches), desc=f"epoch {loop.epoch + 1}", unit="batch", quiet=run.quiet)
+    for b, batch in enumerate(batches):
+        if b < loop.batch_done:  # resumed mid-epoch: these batches were already trained
+            continue
+        x = torch.from_numpy(np.ascontiguousarray(data.train_set.feats[[i for i, _ in batch]])).to(run.device)
+        loss = train_step(net, opt, x, [c for _, c in batch], teacher_prob(loop.step, cfg.train), cfg, run)
+        losses.append(loss)
+        loop.step, loop.batch_done, seen = loop.step + 1, b + 1, seen + len(batch)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}", vid_s=f"{seen / (time.perf_counter() - start):.0f}")
+        if cfg.train.save_every and loop.step % cfg.train.save_every == 0:
+            save(run, model, opt, data.vocab, loop, is_best=False)
+        if budget.spent():
+            save(run, model, opt, data.vocab, loop, is_best=False)  # a resume continues with the next batch
+            bar.close()
+            return None
+    bar.close()
+    rate = seen * env.world_size / max(time.perf_counter() - start, 1e-9)
+    return {"loss": all_reduce_mean(float(np.mean(losses)) if losses else 0.0, env),
+            "teacher_p": teacher_prob(loop.step, cfg.train), "videos_per_s": rate}
+
+
+def evaluate_and_save(run: Run[Config], model: VideoCaptioner, opt: torch.optim.Optimizer, data: TrainingData,
+                      loop: LoopState, row: dict[str, float]) -> None:
+    """Validation scores (main process) added to ``row``, logged; a checkpoint, kept as best if it is."""
+    cfg = run.cfg
+    is_best = True
+    if data.val_ids and run.env.is_main:
+        scores = validate(model, data, cfg, run)
+        row.update({k: scores[k] for k in ("bleu1_new", "bleu1_original", "cider_d", "distinct")})
+        is_best = scores[cfg.train.val_metric] > loop.best
+        loop.best = max(loop.best, scores[cfg.train.val_metric])
+    run.log.log(loop.step, epoch=loop.epoch, **row)
+    val = (f", val BLEU@1 new {row['bleu1_new']:.3f} orig {row['bleu1_original']:.3f}, "
+           f"{row['distinct']}/{len(data.val_ids)} distinct") if "bleu1_new" in row else ""
+    run.say(f"{HOMEWORK}: epoch {loop.epoch} loss {row['loss']:.3f}, {row['videos_per_s']:.0f} videos/s{val}")
+    save(run, model, opt, data.vocab, loop, is_best)
+
+
+def train_captioner(run: Run[Config]) -> None:
+    cfg = run.cfg
+    data, init = build_data(run)
+    model, opt = build_model(run, len(data.vocab), init)
+    loop = restore(run, model, opt)
+    run.say(f"{HOMEWORK}: {len(data.train_set)} training / {len(data.val_ids)} validation videos, "
+            f"vocabulary {len(data.vocab)}, {count_params(model) / 1e6:.2f}M parameters")
+    if data.lm_captions:
+        pretrain_lm(run, model, opt, data)
+    net = wrap_model(model, run.env, run.device)
     if cfg.train.epochs == 0:  # pre-training only: keep the language model for later runs to start from
-        save(True)
-    budget, out_of_time = TimeBudget(cfg.train.max_minutes, run.env), False
-    while epoch < cfg.train.epochs and not out_of_time:
-        ddp.train()
-        pairs = train_set.sample(np.random.default_rng(cfg.seed + epoch), cfg.train.captions_per_video)
-        per_rank = len(pairs) // run.env.world_size
-        pairs = pairs[run.env.rank * per_rank:(run.env.rank + 1) * per_rank]  # equal share per process
-        batches = [pairs[i:i + cfg.train.batch_size] for i in range(0, len(pairs), cfg.train.batch_size)]
-        start, seen, losses = time.perf_counter(), 0, []
-        bar = progress(total=len(batches), desc=f"epoch {epoch + 1}", unit="batch", quiet=run.quiet)
-        for b, batch in enumerate(batches):
-            if b < batch_done:  # resumed mid-epoch: these batches were already trained
-                continue
-            x = torch.from_numpy(np.ascontiguousarray(train_set.feats[[i for i, _ in batch]])).to(run.device)
-            loss = train_step(ddp, opt, x, [c for _, c in batch], teacher_prob(step, cfg.train), cfg, run)
-            losses.append(loss)
-            step, seen = step + 1, seen + len(batch)
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.3f}", vid_s=f"{seen / (time.perf_counter() - start):.0f}")
-            if cfg.train.save_every and step % cfg.train.save_every == 0:
-                save(False, b + 1)
-            out_of_time = budget.spent()
-            if out_of_time:
-                save(False, b + 1)  # a resume continues with the next batch of this epoch
-                break
-        bar.close()
-        if out_of_time:
-            run.say(f"{HOMEWORK}: time budget of {cfg.train.max_minutes:g} min reached at step {step}")
+        save(run, model, opt, data.vocab, loop, is_best=True)
+    budget = TimeBudget(cfg.train.max_minutes, run.env)
+    while loop.epoch < cfg.train.epochs:
+        row = train_epoch(run, net, model, opt, data, loop, budget)
+        if row is None:
+            run.say(f"{HOMEWORK}: time budget of {cfg.train.max_minutes:g} min reached at step {loop.step}")
             break
-        batch_done = 0
-        epoch += 1
-        rate = seen * run.env.world_size / max(time.perf_counter() - start, 1e-9)
-        row = {"loss": all_reduce_mean(float(np.mean(losses)) if losses else 0.0, run.env),
-               "teacher_p": teacher_prob(step, cfg.train), "videos_per_s": rate}
-        is_best = True
-        if len(val_idx) and run.env.is_main:
-            scores = validate(ddp, val_feats, val_ids, labels, vocab, cfg, run)
-            row.update({k: scores[k] for k in ("bleu1_new", "bleu1_original", "cider_d", "distinct")})
-            is_best = scores[cfg.train.val_metric] > best
-            best = max(best, scores[cfg.train.val_metric])
-        run.log.log(step, epoch=epoch, **row)
-        val = (f", val BLEU@1 new {row['bleu1_new']:.3f} orig {row['bleu1_original']:.3f}, "
-               f"{row['distinct']}/{len(val_idx)} distinct") if "bleu1_new" in row else ""
-        run.say(f"{HOMEWORK}: epoch {epoch} loss {row['loss']:.3f}, {rate:.0f} videos/s{val}")
-        save(is_best)
+        loop.epoch, loop.batch_done = loop.epoch + 1, 0
+        evaluate_and_save(run, model, opt, data, loop, row)
     run.say(f"{HOMEWORK}: done; checkpoints in {run.run_dir}")
-    cleanup(run.env)
+
+
+def _impl(args: argparse.Namespace) -> int:
+    run = start_run(HOMEWORK, Config, args)
+    try:
+        train_captioner(run)
+    finally:
+        cleanup(run.env)
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli(_run, train_parser(HOMEWORK, __doc__.splitlines()[0]), argv)
+    return run_cli(_impl, train_parser(HOMEWORK, __doc__.splitlines()[0]), argv)
 
 
 if __name__ == "__main__":

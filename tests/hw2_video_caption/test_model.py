@@ -5,8 +5,9 @@ import math
 import pytest
 import torch
 
+from hw2_video_caption.config import TrainConfig
 from hw2_video_caption.model import ModelConfig, VideoCaptioner
-from hw2_video_caption.train import TrainSettings, teacher_prob
+from hw2_video_caption.train import teacher_prob
 
 
 def _model(**kw) -> VideoCaptioner:
@@ -56,12 +57,12 @@ def test_forward_shapes_and_language_model_mode():
 
 
 def test_inverse_sigmoid_schedule_decays():
-    cfg = TrainSettings(ss_k=100.0)
+    cfg = TrainConfig(ss_k=100.0)
     probs = [teacher_prob(s, cfg) for s in (0, 200, 500, 1000, 10**6)]
     assert probs[0] == pytest.approx(100 / 101)
     assert all(a > b for a, b in zip(probs, probs[1:]))
-    assert teacher_prob(10**6, TrainSettings(ss_k=100.0, ss_floor=0.25)) == 0.25
-    assert teacher_prob(10**6, TrainSettings(ss_k=0.0)) == 1.0
+    assert teacher_prob(10**6, TrainConfig(ss_k=100.0, ss_floor=0.25)) == 0.25
+    assert teacher_prob(10**6, TrainConfig(ss_k=0.0)) == 1.0
 
 
 class MarkovCaptioner(VideoCaptioner):
