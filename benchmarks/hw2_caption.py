@@ -125,7 +125,7 @@ def _tune(pools: list[tuple[Pools, list[str]]], labels: dict, sims: dict, memo: 
     return best
 
 
-def _run(args: argparse.Namespace) -> int:
+def _main(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
     print(f"threads {torch.get_num_threads()}, 1-minute load average {os.getloadavg()[0]:.2f}")
     if args.full_scale:
@@ -228,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="fold assignment")
     p.add_argument("--full-scale", action="store_true",
                    help="instead: one epoch of configs/default.yaml on a generated full-size data set")
-    return run_cli(_run, p, argv)
+    return run_cli(_main, p, argv)
 
 
 if __name__ == "__main__":

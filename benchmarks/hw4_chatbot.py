@@ -43,7 +43,7 @@ def train(config: str, run_dir: Path, minutes: float, extra: list[str]) -> float
     return (time.perf_counter() - t0) / 60
 
 
-def impl(args: argparse.Namespace) -> int:
+def _main(args: argparse.Namespace) -> int:
     header(args)
     out = Path(args.out)
     s2s, back, rl = out / "s2s", out / "backward", out / "rl"
@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--data", help="cornell_pairs folder (default: $MLDS_DATA/hw4/cornell_pairs)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (the figures are measured with 1)")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    return run_cli(impl, p, argv)
+    return run_cli(_main, p, argv)
 
 
 if __name__ == "__main__":

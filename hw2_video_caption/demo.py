@@ -21,7 +21,7 @@ from hw2_video_caption.sample_data import write_sample_data
 TINY = Path(__file__).resolve().parent / "configs" / "tiny.yaml"
 
 
-def _run(args: argparse.Namespace) -> int:
+def _main(args: argparse.Namespace) -> int:
     out = Path(args.out)
     data = course_data_dir()
     overrides: list[str] = []
@@ -59,7 +59,7 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m hw2_video_caption.demo", description=__doc__.splitlines()[0])
     p.add_argument("--out", default="demo/hw2_video_caption", help="where the demo writes everything")
-    return run_cli(_run, p, argv)
+    return run_cli(_main, p, argv)
 
 
 if __name__ == "__main__":

@@ -118,7 +118,7 @@ def format_scores(s: Mapping[str, float]) -> str:
             f"CIDEr-D {s['cider_d']:.4f}  ({int(s['distinct'])} different captions for {int(s['videos'])} videos)")
 
 
-def _run(args: argparse.Namespace) -> int:
+def _main(args: argparse.Namespace) -> int:
     labels = load_labels(args.labels)
     captions = read_captions(args.captions)
     unknown = [v for v in captions if v not in labels]
@@ -140,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("labels", help="label JSON in the course format (testing_label.json)")
     p.add_argument("captions", help="id,caption lines (the predict output)")
     p.add_argument("--constant", action="store_true", help=f"also score the constant caption '{CONSTANT_CAPTION}'")
-    return run_cli(_run, p, argv)
+    return run_cli(_main, p, argv)
 
 
 if __name__ == "__main__":

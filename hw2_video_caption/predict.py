@@ -129,7 +129,7 @@ def _decoding(args: argparse.Namespace) -> Decoding:
                     neighbours=args.neighbours, prior=args.prior)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _main(args: argparse.Namespace) -> int:
     dec = _decoding(args)
     outputs = [(args.test_output, "testing")] + ([(args.peer_output, "peer_review")] if args.peer_output else [])
     if args.attention and Path(args.attention).exists() and not Path(args.attention).is_dir():
@@ -198,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--max-len", type=int, default=0, help="longest caption in words (0 = the training value)")
     p.add_argument("--batch-size", type=int, default=100, help="videos decoded together")
     add_checkpoint_arg(p, HOMEWORK)
-    return run_cli(_run, p, argv)
+    return run_cli(_main, p, argv)
 
 
 if __name__ == "__main__":

@@ -136,7 +136,7 @@ def write_full_size_data(out: str | Path, caption_sets: Sequence[Sequence[str]],
     return Path(out)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _main(args: argparse.Namespace) -> int:
     path = write_sample_data(args.out_dir, args.train, args.test, args.peer, args.seed)
     print(f"sample data written to {path}")
     return 0
@@ -149,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--test", type=int, default=20, help="test videos")
     p.add_argument("--peer", type=int, default=4, help="peer-review videos")
     p.add_argument("--seed", type=int, default=0)
-    return run_cli(_run, p, argv)
+    return run_cli(_main, p, argv)
 
 
 if __name__ == "__main__":

@@ -286,7 +286,7 @@ def train_captioner(run: Run[Config]) -> None:
     run.say(f"{HOMEWORK}: done; checkpoints in {run.run_dir}")
 
 
-def _impl(args: argparse.Namespace) -> int:
+def _main(args: argparse.Namespace) -> int:
     run = start_run(HOMEWORK, Config, args)
     try:
         train_captioner(run)
@@ -296,7 +296,7 @@ def _impl(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli(_impl, train_parser(HOMEWORK, __doc__.splitlines()[0]), argv)
+    return run_cli(_main, train_parser(HOMEWORK, __doc__.splitlines()[0]), argv)
 
 
 if __name__ == "__main__":

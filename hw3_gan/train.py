@@ -302,7 +302,7 @@ def train_gan(run: Run[Config]) -> None:
     run.say(f"checkpoint: {run.ckpt.best}; grids: {run.run_dir / 'grids'}")
 
 
-def _impl(args: argparse.Namespace) -> int:
+def _main(args: argparse.Namespace) -> int:
     run = start_run(HOMEWORK, Config, args)
     try:
         train_gan(run)
@@ -313,7 +313,7 @@ def _impl(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = train_parser(HOMEWORK, "Train the conditional anime-face GAN (hair and eye colour tags).")
-    return run_cli(_impl, parser, argv)
+    return run_cli(_main, parser, argv)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from hw4_chatbot import HOMEWORK
 from hw4_chatbot.predict import open_responder
 
 
-def impl(args: argparse.Namespace) -> int:
+def _main(args: argparse.Namespace) -> int:
     device = start_inference(args.device, args.threads)
     responder = open_responder(args.model, args.checkpoint, args.backward, device, args.overrides)
     interactive = sys.stdin.isatty()
@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_checkpoint_arg(p, HOMEWORK)
     p.add_argument("--backward", help="backward model for MMI presets")
     p.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE", help="decoding overrides")
-    return run_cli(impl, p, argv)
+    return run_cli(_main, p, argv)
 
 
 if __name__ == "__main__":

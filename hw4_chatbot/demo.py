@@ -19,7 +19,7 @@ from hw4_chatbot.sample_data import write_sample
 CONFIGS = Path(__file__).parent / "configs"
 
 
-def impl(args: argparse.Namespace) -> int:
+def _main(args: argparse.Namespace) -> int:
     out = Path(args.out)
     real = data_root()
     if real is not None:
@@ -62,7 +62,7 @@ def impl(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m hw4_chatbot.demo", description=__doc__.split("\n")[0])
     p.add_argument("--out", default="demo/hw4_chatbot", help="where the demo writes everything")
-    return run_cli(impl, p, argv)
+    return run_cli(_main, p, argv)
 
 
 if __name__ == "__main__":

@@ -139,7 +139,7 @@ def markdown_table(rows: list[dict]) -> str:
     return head + "".join(f"| {format_row(r)} |\n" for r in rows)
 
 
-def impl(args: argparse.Namespace) -> int:
+def _main(args: argparse.Namespace) -> int:
     device = start_inference(args.device, args.threads)
     check_outputs([args.out], [args.s2s, args.rl, args.backward])
     rows, _ = evaluate_models(args.models, args.s2s, args.rl, args.backward, device,
@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli(impl, build_parser(), argv)
+    return run_cli(_main, build_parser(), argv)
 
 
 if __name__ == "__main__":

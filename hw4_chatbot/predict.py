@@ -119,7 +119,7 @@ def _flat(cfg: DecodeConfig) -> list[tuple[str, object]]:
     return list(dataclasses.asdict(cfg).items())
 
 
-def impl(args: argparse.Namespace) -> int:
+def _main(args: argparse.Namespace) -> int:
     device = start_inference(args.device, args.threads)
     preset(args.model)  # an unknown name fails before any work
     check_outputs([args.output], [args.input, args.checkpoint, args.backward])
@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli(impl, build_parser(), argv)
+    return run_cli(_main, build_parser(), argv)
 
 
 if __name__ == "__main__":

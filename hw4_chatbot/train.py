@@ -41,7 +41,7 @@ def keep_rl_sections(args: argparse.Namespace) -> argparse.Namespace:
     return argparse.Namespace(**{**vars(args), "overrides": sections + list(args.overrides)})
 
 
-def impl(args: argparse.Namespace) -> int:
+def _main(args: argparse.Namespace) -> int:
     run = start_run(HOMEWORK, Config, keep_rl_sections(args))
     try:
         if run.cfg.mode == "rl":
@@ -55,7 +55,7 @@ def impl(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = train_parser(HOMEWORK, "Train the chatbot: seq2seq by maximum likelihood, or RL fine-tuning.")
-    return run_cli(impl, parser, argv)
+    return run_cli(_main, parser, argv)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ class ToyConfig:
     hidden: int = param(16, gt=0)
 
 
-def _impl(args) -> int:
+def _main(args) -> int:
     run = start_run("toy", ToyConfig, args)
     cfg = run.cfg
     model = torch.nn.Sequential(torch.nn.Linear(4, cfg.hidden), torch.nn.Dropout(0.3),
@@ -64,7 +64,7 @@ def _impl(args) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = train_parser("toy", "toy trainer for tests")
     parser.set_defaults(default_config=None)  # defaults + --set only
-    return run_cli(_impl, parser, argv)
+    return run_cli(_main, parser, argv)
 
 
 if __name__ == "__main__":
