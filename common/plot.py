@@ -16,7 +16,8 @@ from common.metrics import read_metrics
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
 
 
-def plot_curves(rows: list[dict], keys: Sequence[str], out: Path, size: tuple[int, int] = (800, 480)) -> None:
+def plot_curves(rows: list[dict], keys: Sequence[str], out: Path, size: tuple[int, int] = (800, 480),
+                xlabel: str = "step") -> None:
     """Line chart of ``keys`` against ``step``, each series scaled to the shared y range."""
     series = {k: [(r["step"], r[k]) for r in rows if isinstance(r.get(k), (int, float))] for k in keys}
     series = {k: v for k, v in series.items() if v}
@@ -45,7 +46,7 @@ def plot_curves(rows: list[dict], keys: Sequence[str], out: Path, size: tuple[in
         draw.text((5, px(x0, y)[1] - 6), f"{y:.3g}", fill="black")
         x = x0 + (x1 - x0) * i / 4
         draw.text((px(x, y0)[0] - 10, h - bottom + 5), f"{x:.0f}", fill="black")
-    draw.text((w // 2 - 10, h - 20), "step", fill="black")
+    draw.text((w // 2 - 4 * len(xlabel), h - 20), xlabel, fill="black")
     for i, (key, pts) in enumerate(series.items()):
         colour = COLOURS[i % len(COLOURS)]
         if len(pts) > 1:
