@@ -152,13 +152,15 @@ def evaluate(out: Path, data: Path, questions: int, threads: int, plot: str | No
     report = {"dev_questions": len(dev_answers), "scoring_s": scoring_s, "predict_s": round(time.time() - start, 1),
               "submission_public": sum(submitted[i] == a for i, a in key.items()) / len(key), "accuracy": rows}
     report["curve"] = accuracy_curve(out, dev_sents, test_sents, dev, test, judge)
-    if plot:
+    if plot and report["curve"]:
         draw(report["curve"], Path(plot))
     return report
 
 
 def numbered_checkpoints(run_dir: Path) -> list[tuple[Path, float]]:
     """(step_*.pt, training minutes when it was written), oldest first."""
+    if not (run_dir / "metrics.jsonl").is_file():
+        return []
     seconds = {r["step"]: r["time"] for r in read_metrics(run_dir / "metrics.jsonl") if "val_ppl" in r}
     paths = sorted(run_dir.glob("step_*.pt"))
     return [(p, seconds.get(int(p.stem.split("_")[1]), 0.0) / 60) for p in paths]
@@ -222,6 +224,10 @@ def main() -> None:
     print(f"{'scorer':32} {'dev':>7} {'public':>7}")
     for name, r in report["accuracy"].items():
         print(f"{name:32} {r['dev']:7.3f} {r['public']:7.3f}  {r.get('weights', '')}")
+    rows = report["accuracy"]
+    if "without the LSTMs" in rows:
+        gain = {k: rows["ensemble"][k] - rows["without the LSTMs"][k] for k in ("dev", "public")}
+        print(f"the LSTMs add {gain['dev']:+.3f} on dev and {gain['public']:+.3f} on the public half")
 
 
 if __name__ == "__main__":
