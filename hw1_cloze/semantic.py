@@ -13,6 +13,7 @@ Huffman path, so scoring needs numpy only.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -178,6 +179,9 @@ class SkipGramScorer:
 
 def _main(args: argparse.Namespace) -> int:
     cfg = load_config(SemanticConfig, args.config, args.overrides)
+    if not args.quiet:  # gensim reports its progress (words/s, % of each epoch) through logging
+        logging.basicConfig(format="%(message)s", level=logging.WARNING)
+        logging.getLogger("gensim.models.word2vec").setLevel(logging.INFO)
     corpus = load_corpus(cfg.data, args.quiet)
     train_ids, _ = corpus.split(cfg.data.valid_tokens)  # the held-out end stays unseen, as for the LSTMs
     start = time.time()
