@@ -130,7 +130,8 @@ class SkipGramScorer:
     """Scores each question's five filled-in sentences by log p(context | candidate) under the skip-gram.
 
     ``score`` takes sentences five at a time (question-major, as ``candidate_sentences`` gives them):
-    the tokens the five share are the context, the tokens where they differ are the candidate.
+    the tokens the five share are the context, the tokens where they differ are the candidate. A
+    candidate the skip-gram never saw gets the zero vector (every branch 1/2): it knows nothing.
     """
 
     def __init__(self, path: str | os.PathLike):
