@@ -30,8 +30,6 @@ from common.metrics import say
 from common.vocab import Vocab
 from hw1_cloze.train import DataConfig, load_corpus
 
-HOMEWORK = "hw1_cloze"
-
 
 @dataclass
 class SkipGramConfig:
