@@ -80,7 +80,8 @@ def _y_range(values: list[float], log: bool) -> tuple[float, float, bool]:
 
 
 def _draw_panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str,
-                series: dict[str, list[tuple[float, float]]], x_range: tuple[float, float], log: bool) -> None:
+                series: dict[str, list[tuple[float, float]]], x_range: tuple[float, float], log: bool,
+                xlabel: str = "step") -> None:
     x0, y0, x1, y1 = box
     font, small = _font(), _font(FONT_SIZE - 2)
     lo, hi, log = _y_range([y for pts in series.values() for _, y in pts], log)
@@ -99,7 +100,7 @@ def _draw_panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title
         draw.line([(tx, y1), (tx, y1 + 4)], fill="black")
         draw.text((tx, y1 + 6), f"{t:.0f}", fill="black", font=small, anchor="mt")
     draw.rectangle(box, outline="black")
-    draw.text((x0, y1 + 24), "step", fill="black", font=font)
+    draw.text((x0, y1 + 24), xlabel, fill="black", font=font)
     draw.text((x0, y0 - 6), title + (" (log scale)" if log else ""), fill="black", font=font, anchor="ld")
     legend_x = x1
     for i, (key, pts) in reversed(list(enumerate(series.items()))):
@@ -116,8 +117,9 @@ def _draw_panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title
 
 
 def plot_curves(rows: list[dict], keys: Sequence[str], out: Path, title: str = "",
-                size: tuple[int, int] | None = None) -> None:
-    """Draw ``keys`` against ``step`` into ``out`` (PNG), one panel per kind of metric."""
+                size: tuple[int, int] | None = None, xlabel: str = "step") -> None:
+    """Draw ``keys`` against ``step`` into ``out`` (PNG), one panel per kind of metric; ``xlabel``
+    names what ``step`` holds."""
     series = {k: [(r["step"], r[k]) for r in rows if isinstance(r.get(k), (int, float)) and math.isfinite(r[k])]
               for k in keys}
     series = {k: v for k, v in series.items() if v}
@@ -132,7 +134,7 @@ def plot_curves(rows: list[dict], keys: Sequence[str], out: Path, title: str = "
     draw.text((size[0] // 2, TITLE_H // 2), title, fill="black", font=_font(FONT_SIZE + 4), anchor="mm")
     for i, (name, keys_i, log) in enumerate(panels):
         box = plot_area(i, size, len(panels))
-        _draw_panel(draw, box, name, {k: series[k] for k in keys_i}, x_range, log)
+        _draw_panel(draw, box, name, {k: series[k] for k in keys_i}, x_range, log, xlabel)
     with atomic_write(out, "wb") as f:
         img.save(f, format="PNG")
 

@@ -32,7 +32,7 @@ def forward_run(sample, tmp_path_factory):
 def test_learns_the_grammar_and_answers_cloze(sample, forward_run, tmp_path, capsys):
     out = tmp_path / "submission.csv"
     assert predict.main([str(sample / "testing_data.csv"), str(out), "--checkpoint", str(forward_run / "best.pt")]) == 0
-    assert f"using checkpoint {forward_run / 'best.pt'}" in capsys.readouterr().err
+    assert f"using forward {forward_run / 'best.pt'} (weight 1)" in capsys.readouterr().err
     lines = out.read_text().splitlines()
     assert lines[0] == "id,answer" and len(lines) == 61
     predicted, key = read_answers(out), read_answers(sample / "test_answer.csv")
