@@ -10,8 +10,10 @@ import torch
 
 def machine_line() -> str:
     """Threads torch uses and the 1-minute load average, printed at the top of every benchmark."""
-    return (f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-            f"{os.cpu_count()} cores, 1-min load {os.getloadavg()[0]:.2f}")
+    return (
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{os.cpu_count()} cores, 1-min load {os.getloadavg()[0]:.2f}"
+    )
 
 
 def matmul_ceiling(n: int = 1024, seconds: float = 2.0) -> float:

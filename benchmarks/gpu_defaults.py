@@ -73,14 +73,29 @@ def run_hw1(out: Path, minutes: float, ceiling: float) -> dict:
     from hw1_cloze.train import Hw1Config
 
     config = "hw1_cloze/configs/default.yaml"
-    code = train.main(["--config", config, "--run-dir", str(out / "hw1"), "--quiet",
-                       "--set", f"train.max_minutes={minutes}", "train.log_every=20"])
+    code = train.main(
+        [
+            "--config",
+            config,
+            "--run-dir",
+            str(out / "hw1"),
+            "--quiet",
+            "--set",
+            f"train.max_minutes={minutes}",
+            "train.log_every=20",
+        ]
+    )
     rows = read_metrics(out / "hw1" / "metrics.jsonl")
     tok_s = last(rows, "tok_s") or 0.0
     cfg = load_config(Hw1Config, config, [])
     flops = lstm_train_flops_per_token(cfg.model.emb, cfg.model.hidden, cfg.model.layers, cfg.model.cutoffs[0] + 2)
-    return {"exit": code, "tokens_per_s": round(tok_s), "steps": last(rows, "step"),
-            "val_ppl": last(rows, "val_ppl"), "ratio_to_matmul_ceiling": round(tok_s * flops / ceiling, 3)}
+    return {
+        "exit": code,
+        "tokens_per_s": round(tok_s),
+        "steps": last(rows, "step"),
+        "val_ppl": last(rows, "val_ppl"),
+        "ratio_to_matmul_ceiling": round(tok_s * flops / ceiling, 3),
+    }
 
 
 def run_hw2(out: Path, videos: int, epochs: int) -> dict:
@@ -90,20 +105,44 @@ def run_hw2(out: Path, videos: int, epochs: int) -> dict:
     if not data.is_dir():
         sample_data.main([str(data), "--train", str(videos), "--test", "10", "--peer", "2"])
     t0 = time.perf_counter()
-    code = train.main(["--config", "hw2_video_caption/configs/default.yaml", "--run-dir", str(out / "hw2"),
-                       "--quiet", "--set", f"data.data_dir={data}", f"train.epochs={epochs}"])
+    code = train.main(
+        [
+            "--config",
+            "hw2_video_caption/configs/default.yaml",
+            "--run-dir",
+            str(out / "hw2"),
+            "--quiet",
+            "--set",
+            f"data.data_dir={data}",
+            f"train.epochs={epochs}",
+        ]
+    )
     seconds = time.perf_counter() - t0
     rows = read_metrics(out / "hw2" / "metrics.jsonl")
-    return {"exit": code, "epochs": epochs, "videos": videos,
-            "videos_per_s_incl_loading": round(videos * epochs / seconds, 1),
-            "videos_per_s": last(rows, "videos_per_s"), "bleu1_new": last(rows, "bleu1_new")}
+    return {
+        "exit": code,
+        "epochs": epochs,
+        "videos": videos,
+        "videos_per_s_incl_loading": round(videos * epochs / seconds, 1),
+        "videos_per_s": last(rows, "videos_per_s"),
+        "bleu1_new": last(rows, "bleu1_new"),
+    }
 
 
 def run_hw3(out: Path, minutes: float) -> dict:
     from hw3_gan import train
 
-    code = train.main(["--config", "hw3_gan/configs/default.yaml", "--run-dir", str(out / "hw3"), "--quiet",
-                       "--set", f"train.max_minutes={minutes}"])
+    code = train.main(
+        [
+            "--config",
+            "hw3_gan/configs/default.yaml",
+            "--run-dir",
+            str(out / "hw3"),
+            "--quiet",
+            "--set",
+            f"train.max_minutes={minutes}",
+        ]
+    )
     rows = read_metrics(out / "hw3" / "metrics.jsonl")
     return {"exit": code, "images_per_s": last(rows, "images_per_s"), "steps": last(rows, "step")}
 
@@ -111,11 +150,25 @@ def run_hw3(out: Path, minutes: float) -> dict:
 def run_hw4(out: Path, minutes: float) -> dict:
     from hw4_chatbot import train
 
-    code = train.main(["--config", "hw4_chatbot/configs/default.yaml", "--run-dir", str(out / "hw4"), "--quiet",
-                       "--set", f"train.max_minutes={minutes}", "train.eval_every=200"])
+    code = train.main(
+        [
+            "--config",
+            "hw4_chatbot/configs/default.yaml",
+            "--run-dir",
+            str(out / "hw4"),
+            "--quiet",
+            "--set",
+            f"train.max_minutes={minutes}",
+            "train.eval_every=200",
+        ]
+    )
     rows = read_metrics(out / "hw4" / "metrics.jsonl")
-    return {"exit": code, "tokens_per_s": last(rows, "tokens_per_s"), "steps": last(rows, "step"),
-            "valid_ppl": last(rows, "valid_ppl")}
+    return {
+        "exit": code,
+        "tokens_per_s": last(rows, "tokens_per_s"),
+        "steps": last(rows, "step"),
+        "valid_ppl": last(rows, "valid_ppl"),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,11 +185,18 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ceiling = matmul_ceiling()
-    results: dict = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
-                     "bf16_matmul_tflops": round(ceiling / 1e12, 1)}
+    results: dict = {
+        "device": torch.cuda.get_device_name(),
+        "torch": torch.__version__,
+        "bf16_matmul_tflops": round(ceiling / 1e12, 1),
+    }
     print(json.dumps(results), flush=True)
-    jobs = {"hw1": lambda: run_hw1(out, args.minutes, ceiling), "hw2": lambda: run_hw2(out, args.hw2_videos,
-            args.hw2_epochs), "hw3": lambda: run_hw3(out, args.minutes), "hw4": lambda: run_hw4(out, args.minutes)}
+    jobs = {
+        "hw1": lambda: run_hw1(out, args.minutes, ceiling),
+        "hw2": lambda: run_hw2(out, args.hw2_videos, args.hw2_epochs),
+        "hw3": lambda: run_hw3(out, args.minutes),
+        "hw4": lambda: run_hw4(out, args.minutes),
+    }
     for name in args.only:
         timed(name, jobs[name], results)
     (out / "results.json").write_text(json.dumps(results, indent=2))

@@ -45,8 +45,12 @@ PY = sys.executable
 
 
 def member_paths(out: Path) -> dict[str, Path]:
-    return {"forward": out / "forward" / "best.pt", "backward": out / "backward" / "best.pt",
-            "ngram": out / "kn4.npz", "skipgram": out / "skipgram.npz"}
+    return {
+        "forward": out / "forward" / "best.pt",
+        "backward": out / "backward" / "best.pt",
+        "ngram": out / "kn4.npz",
+        "skipgram": out / "skipgram.npz",
+    }
 
 
 def train_members(out: Path, minutes: float, corpus: str, eval_every: int) -> dict:
@@ -55,21 +59,50 @@ def train_members(out: Path, minutes: float, corpus: str, eval_every: int) -> di
     subprocess.run([PY, "-m", "hw1_cloze.ngram", corpus, "--out", str(paths["ngram"]), "--quiet"], check=True)
     phases["ngram_s"] = round(time.time() - start, 1)
     mark = time.time()
-    subprocess.run([PY, "-m", "hw1_cloze.semantic", "--out", str(paths["skipgram"]), "--quiet",
-                    "--set", f"data.corpus={corpus}", "model.workers=2"], check=True)
+    subprocess.run(
+        [
+            PY,
+            "-m",
+            "hw1_cloze.semantic",
+            "--out",
+            str(paths["skipgram"]),
+            "--quiet",
+            "--set",
+            f"data.corpus={corpus}",
+            "model.workers=2",
+        ],
+        check=True,
+    )
     phases["skipgram_s"] = round(time.time() - mark, 1)
     left = minutes * 60 - (time.time() - start) - RESERVE_S
     if left < 60:
         raise SystemExit(f"--minutes {minutes}: no time left for the LSTMs after the n-gram and skip-gram")
-    print(f"n-gram {phases['ngram_s']} s, skip-gram {phases['skipgram_s']} s; LSTMs get {left / 60:.1f} min each, "
-          f"side by side", flush=True)
+    print(
+        f"n-gram {phases['ngram_s']} s, skip-gram {phases['skipgram_s']} s; LSTMs get {left / 60:.1f} min each, "
+        f"side by side",
+        flush=True,
+    )
     mark, procs = time.time(), []
     for d in ("forward", "backward"):
         run_dir = out / d
-        argv = [PY, "-m", "hw1_cloze.train", "--config", LSTM_CONFIG, "--run-dir", str(run_dir), "--quiet",
-                "--set", "threads=1", f"data.direction={d}", f"data.corpus={corpus}",
-                f"train.max_minutes={left / 60:.2f}", f"train.max_steps={int(left * STEPS_PER_SECOND)}",
-                f"train.eval_every={eval_every}", "train.keep_last=1000"]
+        argv = [
+            PY,
+            "-m",
+            "hw1_cloze.train",
+            "--config",
+            LSTM_CONFIG,
+            "--run-dir",
+            str(run_dir),
+            "--quiet",
+            "--set",
+            "threads=1",
+            f"data.direction={d}",
+            f"data.corpus={corpus}",
+            f"train.max_minutes={left / 60:.2f}",
+            f"train.max_steps={int(left * STEPS_PER_SECOND)}",
+            f"train.eval_every={eval_every}",
+            "train.keep_last=1000",
+        ]
         procs.append(subprocess.Popen(argv, stdout=open(out / f"{d}.log", "w"), stderr=subprocess.STDOUT))
     if any(p.wait() != 0 for p in procs):
         raise SystemExit(f"an LSTM training failed: see {out}/forward.log and {out}/backward.log")
@@ -81,8 +114,12 @@ def train_members(out: Path, minutes: float, corpus: str, eval_every: int) -> di
 def lstm_summary(run_dir: Path) -> dict:
     rows = read_metrics(run_dir / "metrics.jsonl")
     val = [r for r in rows if "val_ppl" in r]
-    return {"steps": val[-1]["step"], "val_ppl": round(min(r["val_ppl"] for r in val), 1),
-            "tok_s": round(val[-1]["tok_s"]), "minutes": round(val[-1]["time"] / 60, 1)}
+    return {
+        "steps": val[-1]["step"],
+        "val_ppl": round(min(r["val_ppl"] for r in val), 1),
+        "tok_s": round(val[-1]["tok_s"]),
+        "minutes": round(val[-1]["time"] / 60, 1),
+    }
 
 
 class Judge:
@@ -92,8 +129,10 @@ class Judge:
         self.dev_answers, self.truth, self.public = dev_answers, truth, public
 
     def single(self, dev: np.ndarray, test: np.ndarray) -> dict:
-        return {"dev": float((choose([dev], [1]) == self.dev_answers).mean()),
-                "public": self.public_accuracy([test], [1])}
+        return {
+            "dev": float((choose([dev], [1]) == self.dev_answers).mean()),
+            "public": self.public_accuracy([test], [1]),
+        }
 
     def public_accuracy(self, test: list[np.ndarray], weights) -> float:
         picks = choose(test, weights)
@@ -101,9 +140,15 @@ class Judge:
 
     def tuned(self, dev: list[np.ndarray], test: list[np.ndarray], names: list[str]) -> dict:
         t = tune_weights(dev, self.dev_answers)
-        return {"weights": {n: round(float(w), 4) for n, w in zip(names, t.weights)}, "method": t.method,
-                "dev": t.dev_accuracy, "dev_cv": t.cv_accuracy, "dev_stderr": t.stderr(t.dev_accuracy),
-                "public": self.public_accuracy(test, t.weights), "tuned": t}
+        return {
+            "weights": {n: round(float(w), 4) for n, w in zip(names, t.weights)},
+            "method": t.method,
+            "dev": t.dev_accuracy,
+            "dev_cv": t.cv_accuracy,
+            "dev_stderr": t.stderr(t.dev_accuracy),
+            "public": self.public_accuracy(test, t.weights),
+            "tuned": t,
+        }
 
 
 def evaluate(out: Path, data: Path, questions: int, threads: int, plot: str | None) -> dict:
@@ -117,8 +162,11 @@ def evaluate(out: Path, data: Path, questions: int, threads: int, plot: str | No
     test_q = read_questions(data / "testing_data.csv")
     key = read_answers(data / "test_answer_public.csv")
     test_sents = candidate_sentences(test_q)
-    judge = Judge(dev_answers, np.array([CHOICES.index(key.get(q.id, "a")) for q in test_q]),
-                  np.array([q.id in key for q in test_q]))
+    judge = Judge(
+        dev_answers,
+        np.array([CHOICES.index(key.get(q.id, "a")) for q in test_q]),
+        np.array([q.id in key for q in test_q]),
+    )
     start = time.time()
     dev = {n: s.score(dev_sents) for n, s in scorers.items()}
     test = {n: s.score(test_sents) for n, s in scorers.items()}
@@ -144,13 +192,24 @@ def evaluate(out: Path, data: Path, questions: int, threads: int, plot: str | No
         r.pop("tuned", None)
 
     start = time.time()
-    argv = [str(data / "testing_data.csv"), str(out / "submission.csv"), "--ensemble", str(out / "ensemble.yaml"),
-            "--threads", str(threads)]
+    argv = [
+        str(data / "testing_data.csv"),
+        str(out / "submission.csv"),
+        "--ensemble",
+        str(out / "ensemble.yaml"),
+        "--threads",
+        str(threads),
+    ]
     if predict.main(argv) != 0:
         raise SystemExit("predict failed")
     submitted = read_answers(out / "submission.csv")
-    report = {"dev_questions": len(dev_answers), "scoring_s": scoring_s, "predict_s": round(time.time() - start, 1),
-              "submission_public": sum(submitted[i] == a for i, a in key.items()) / len(key), "accuracy": rows}
+    report = {
+        "dev_questions": len(dev_answers),
+        "scoring_s": scoring_s,
+        "predict_s": round(time.time() - start, 1),
+        "submission_public": sum(submitted[i] == a for i, a in key.items()) / len(key),
+        "accuracy": rows,
+    }
     report["curve"] = accuracy_curve(out, dev_sents, test_sents, dev, test, judge)
     if plot and report["curve"]:
         draw(report["curve"], Path(plot))
@@ -187,8 +246,13 @@ def accuracy_curve(out: Path, dev_sents, test_sents, dev: dict, test: dict, judg
 def draw(curve: list[dict], path: Path) -> None:
     keys = ["forward", "backward", "rnn only", "ensemble"]
     rows = [{"step": r["minutes"], **{k: r[k] for k in keys}} for r in curve]
-    plot_curves(rows, keys, path, title="HW1: public accuracy (ids 1-520) against LSTM training",
-                xlabel="minutes of LSTM training")
+    plot_curves(
+        rows,
+        keys,
+        path,
+        title="HW1: public accuracy (ids 1-520) against LSTM training",
+        xlabel="minutes of LSTM training",
+    )
 
 
 def main() -> None:
@@ -209,8 +273,9 @@ def main() -> None:
     report: dict = {"machine": machine_line(), "minutes": args.minutes}
     prepare_corpus(data / "Holmes_Training_Data.tar.xz", quiet=True)
     if not args.skip_train:
-        report["schedule"] = train_members(out, args.minutes, str(data / "Holmes_Training_Data.tar.xz"),
-                                           args.eval_every)
+        report["schedule"] = train_members(
+            out, args.minutes, str(data / "Holmes_Training_Data.tar.xz"), args.eval_every
+        )
         (out / "schedule.json").write_text(json.dumps(report["schedule"]))
     elif (out / "schedule.json").exists():
         report["schedule"] = json.loads((out / "schedule.json").read_text())

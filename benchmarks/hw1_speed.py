@@ -80,8 +80,9 @@ def main() -> None:
     print(f"ours (tied adaptive softmax):           {our_speed:,.0f} tokens/s")
     print(f"speed-up: {our_speed / ref_speed:.1f}x")
     flops = our_speed * ours.flops_per_token(shares)
-    print(f"ours: {flops / 1e9:.1f} GFLOP/s = {flops / ceiling:.2f} of the torch.mm ceiling "
-          f"({ceiling / 1e9:.1f} GFLOP/s)")
+    print(
+        f"ours: {flops / 1e9:.1f} GFLOP/s = {flops / ceiling:.2f} of the torch.mm ceiling ({ceiling / 1e9:.1f} GFLOP/s)"
+    )
 
 
 if __name__ == "__main__":

@@ -66,21 +66,35 @@ def grids() -> dict[str, list[Decoding]]:
     weights, priors = (0.0, 0.3, 1.0), (0.0, 0.15, 0.3, 0.45)
     return {
         "model beam 5": [Decoding(beam=5)],
-        "model + MBR": [Decoding(beam=b, rerank=m, model_weight=w, prior=p)
-                        for b, m, w, p in itertools.product((5, 10), ("bleu1", "cider"), weights, priors)],
-        "NN": [Decoding(rerank=m, neighbours=k, use_model=False, prior=p)
-               for m, k, p in itertools.product(("bleu1", "cider"), (1, 3, 5, 10), priors)],
-        "NN + model MBR": [Decoding(beam=b, rerank=m, neighbours=k, model_weight=w, prior=p)
-                           for b, m, k, w, p in itertools.product((5, 10), ("bleu1", "cider"), (3, 5, 10), weights,
-                                                                  priors)],
+        "model + MBR": [
+            Decoding(beam=b, rerank=m, model_weight=w, prior=p)
+            for b, m, w, p in itertools.product((5, 10), ("bleu1", "cider"), weights, priors)
+        ],
+        "NN": [
+            Decoding(rerank=m, neighbours=k, use_model=False, prior=p)
+            for m, k, p in itertools.product(("bleu1", "cider"), (1, 3, 5, 10), priors)
+        ],
+        "NN + model MBR": [
+            Decoding(beam=b, rerank=m, neighbours=k, model_weight=w, prior=p)
+            for b, m, k, w, p in itertools.product((5, 10), ("bleu1", "cider"), (3, 5, 10), weights, priors)
+        ],
     }
 
 
 def _train(cfg: str, data: Path, sets: list[str], run_dir: Path, reuse: bool = False) -> None:
     if reuse and (run_dir / "last.pt").is_file():
         return  # --reuse: keep the model trained by an earlier run, only decode again
-    args = ["--config", cfg, "--set", f"data.data_dir={data}", "data.split=testing", *sets,
-            "--run-dir", str(run_dir), "--quiet"]
+    args = [
+        "--config",
+        cfg,
+        "--set",
+        f"data.data_dir={data}",
+        "data.split=testing",
+        *sets,
+        "--run-dir",
+        str(run_dir),
+        "--quiet",
+    ]
     if train.main(args) != 0:
         raise UserError(f"training failed: {' '.join(args)}")
 
@@ -89,20 +103,34 @@ class Pools:
     """What every strategy needs for some held-out videos, computed once: the model's n-best
     lists, the neighbours among the training videos, and the neighbours' captions scored by the model."""
 
-    def __init__(self, run_dir: Path, feats: np.ndarray, pooled: np.ndarray, train_rows: list[int],
-                 rows: list[int], sets: list[list[str]], prior: CaptionPrior):
+    def __init__(
+        self,
+        run_dir: Path,
+        feats: np.ndarray,
+        pooled: np.ndarray,
+        train_rows: list[int],
+        rows: list[int],
+        sets: list[list[str]],
+        prior: CaptionPrior,
+    ):
         model, self.vocab, extra = load_model(run_dir / "last.pt", CPU)
         self.nn, self.prior = NeighbourCaptioner(pooled[train_rows], [sets[i] for i in train_rows]), prior
         x = feats[rows]
         self.nbest = {b: model_nbest(model, x, self.vocab, CPU, b, 0.7, extra["max_len"]) for b in (5, MAX_BEAM)}
         self.neigh = self.nn.neighbours(pooled[rows], MAX_NEIGHBOURS)
-        self.scored = [score_candidates(model, torch.from_numpy(x[i:i + 1]), extra_candidates(n, self.nn, prior),
-                                        self.vocab, 0.7) for i, n in enumerate(self.neigh)]
+        self.scored = [
+            score_candidates(
+                model, torch.from_numpy(x[i : i + 1]), extra_candidates(n, self.nn, prior), self.vocab, 0.7
+            )
+            for i, n in enumerate(self.neigh)
+        ]
 
     def captions(self, dec: Decoding, sims: dict, memo: dict) -> list[str]:
         sim = sims.get(dec.rerank)
-        return [choose(self.nbest[dec.beam][i], self.neigh[i], self.nn, dec, sim, self.scored[i], memo, self.prior)
-                for i in range(len(self.neigh))]
+        return [
+            choose(self.nbest[dec.beam][i], self.neigh[i], self.nn, dec, sim, self.scored[i], memo, self.prior)
+            for i in range(len(self.neigh))
+        ]
 
 
 def objective(s: dict) -> tuple[float, float]:
@@ -143,22 +171,40 @@ def _main(args: argparse.Namespace) -> int:
     sims = {"bleu1": similarity("bleu1", None), "cider": similarity("cider", CiderD(tokenize_sets(train_sets)))}
     prior = CaptionPrior(train_sets)
     order = np.random.default_rng(args.seed).permutation(len(have))
-    folds = [sorted(order[f::args.folds].tolist()) for f in range(args.folds)][: args.fold_limit or None]
-    print(f"{len(have)} videos with features, {args.folds}-fold ({len(folds)} run), {args.inner_folds} inner folds, "
-          f"config {args.config} {' '.join(args.overrides)}")
+    folds = [sorted(order[f :: args.folds].tolist()) for f in range(args.folds)][: args.fold_limit or None]
+    print(
+        f"{len(have)} videos with features, {args.folds}-fold ({len(folds)} run), {args.inner_folds} inner folds, "
+        f"config {args.config} {' '.join(args.overrides)}"
+    )
     sets_lm: list[str] = []
     if args.lm_epochs:
         lm_dir, start = out / "caption_lm", time.perf_counter()
         # val_fraction=1 puts all 40 videos on the validation side, so the vocabulary and the language
         # model come from training_label.json alone; epochs=0 stops after pre-training.
-        _train(args.config, data, [f"data.ids={json.dumps(have)}", "data.val_fraction=1.0", "train.epochs=0",
-                                   f"train.pretrain_lm_epochs={args.lm_epochs}", *args.overrides], lm_dir, args.reuse)
+        _train(
+            args.config,
+            data,
+            [
+                f"data.ids={json.dumps(have)}",
+                "data.val_fraction=1.0",
+                "train.epochs=0",
+                f"train.pretrain_lm_epochs={args.lm_epochs}",
+                *args.overrides,
+            ],
+            lm_dir,
+            args.reuse,
+        )
         print(f"caption LM pre-training: {args.lm_epochs} epochs in {time.perf_counter() - start:.0f}s")
         sets_lm = [f"train.init_checkpoint={lm_dir / 'best.pt'}"]
 
     def fit(rows: list[int], run_dir: Path) -> None:
-        _train(args.config, data, [f"data.ids={json.dumps([have[i] for i in rows])}", "data.val_fraction=0",
-                                   *sets_lm, *args.overrides], run_dir, args.reuse)
+        _train(
+            args.config,
+            data,
+            [f"data.ids={json.dumps([have[i] for i in rows])}", "data.val_fraction=0", *sets_lm, *args.overrides],
+            run_dir,
+            args.reuse,
+        )
 
     memo: dict = {}
     captions: dict[str, dict[str, str]] = {m: {} for m in grids()}
@@ -169,11 +215,15 @@ def _main(args: argparse.Namespace) -> int:
         rest = [i for i in range(len(have)) if i not in set(held)]
         inner = []
         for j in range(args.inner_folds):
-            part = rest[j::args.inner_folds]
+            part = rest[j :: args.inner_folds]
             others = [i for i in rest if i not in set(part)]
             fit(others, out / "inner" / f"fold{f}_{j}")
-            inner.append((Pools(out / "inner" / f"fold{f}_{j}", feats, pooled, others, part, sets, prior),
-                          [have[i] for i in part]))
+            inner.append(
+                (
+                    Pools(out / "inner" / f"fold{f}_{j}", feats, pooled, others, part, sets, prior),
+                    [have[i] for i in part],
+                )
+            )
         best = _tune(inner, labels, sims, memo)
         fit(rest, out / "outer" / f"fold{f}")
         pools = Pools(out / "outer" / f"fold{f}", feats, pooled, rest, held, sets, prior)
@@ -182,8 +232,14 @@ def _main(args: argparse.Namespace) -> int:
             captions[method].update(zip([have[i] for i in held], pools.captions(dec, sims, memo)))
             for p, ids in inner:
                 inner_all[method].update(zip(ids, p.captions(dec, sims, memo)))
-        print(f"fold {f}: " + "; ".join(f"{m}: {_short(d)} (inner {s['bleu1_new']:.3f}/{s['cider_d']:.3f}/"
-                                        f"{s['distinct']})" for m, (d, s) in best.items()), flush=True)
+        print(
+            f"fold {f}: "
+            + "; ".join(
+                f"{m}: {_short(d)} (inner {s['bleu1_new']:.3f}/{s['cider_d']:.3f}/{s['distinct']})"
+                for m, (d, s) in best.items()
+            ),
+            flush=True,
+        )
     print(f"{len(folds)} folds in {time.perf_counter() - start:.0f}s")
     ordered = [have[i] for fold in folds for i in fold]
     ordered = [v for v in have if v in set(ordered)]
@@ -197,8 +253,10 @@ def _main(args: argparse.Namespace) -> int:
     # The default for predict: the method whose chosen settings did best on the training folds.
     inner_scores = {m: score_all(c, labels) for m, c in inner_all.items()}
     winner = max(inner_scores, key=lambda m: objective(inner_scores[m]))
-    print(f"best on the training folds (inner held-out): {winner}; settings per fold: "
-          f"{[_short(d) for d in chosen[winner]]}")
+    print(
+        f"best on the training folds (inner held-out): {winner}; settings per fold: "
+        f"{[_short(d) for d in chosen[winner]]}"
+    )
     results["chosen"] = {m: [d.__dict__ for d in ds] for m, ds in chosen.items()}
     results["inner"], results["winner"] = inner_scores, winner
     (out / "results.json").write_text(json.dumps(results, indent=2))
@@ -226,8 +284,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--lm-epochs", type=int, default=0, help="start every model from a caption LM pre-trained N epochs")
     p.add_argument("--reuse", action="store_true", help="reuse models already in --out (decode only)")
     p.add_argument("--seed", type=int, default=0, help="fold assignment")
-    p.add_argument("--full-scale", action="store_true",
-                   help="instead: one epoch of configs/default.yaml on a generated full-size data set")
+    p.add_argument(
+        "--full-scale",
+        action="store_true",
+        help="instead: one epoch of configs/default.yaml on a generated full-size data set",
+    )
     return run_cli(_main, p, argv)
 
 

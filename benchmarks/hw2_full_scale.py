@@ -39,8 +39,16 @@ def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     return time.perf_counter() - start, usage.ru_maxrss * 1024 / 1e9  # ru_maxrss is in KiB on Linux
 
 
-def full_scale(out: str | os.PathLike, seed: int = 0, labels: Path | None = None, n_train: int = 1450,
-               n_test: int = 100, n_peer: int = 100, keep: bool = False, config_sets: Sequence[str] = ()) -> int:
+def full_scale(
+    out: str | os.PathLike,
+    seed: int = 0,
+    labels: Path | None = None,
+    n_train: int = 1450,
+    n_test: int = 100,
+    n_peer: int = 100,
+    keep: bool = False,
+    config_sets: Sequence[str] = (),
+) -> int:
     """Generate, train one epoch, caption test and peer-review videos; print the figures.
 
     ``config_sets`` are extra training overrides (the test runs this path with a few videos).
@@ -60,18 +68,46 @@ def full_scale(out: str | os.PathLike, seed: int = 0, labels: Path | None = None
         print(f"generated {n_train} + {n_test} + {n_peer} videos in {time.perf_counter() - start:.0f}s: {data}")
         py = [sys.executable, "-m"]
         train_s, train_gb = run_measured(
-            py + ["hw2_video_caption.train", "--config", str(CONFIG), "--set", f"data.data_dir={data}",
-                  "train.epochs=1", "device=cpu", "threads=1", *config_sets, "--run-dir", str(run_dir), "--quiet"],
-            env)
+            py
+            + [
+                "hw2_video_caption.train",
+                "--config",
+                str(CONFIG),
+                "--set",
+                f"data.data_dir={data}",
+                "train.epochs=1",
+                "device=cpu",
+                "threads=1",
+                *config_sets,
+                "--run-dir",
+                str(run_dir),
+                "--quiet",
+            ],
+            env,
+        )
         rate = read_metrics(run_dir / "metrics.jsonl")[-1]["videos_per_s"]
-        print(f"train 1 epoch: {train_s:.0f}s wall (incl. start-up, feature cache and validation), "
-              f"{rate:.1f} videos/s, peak RSS {train_gb:.2f} GB")
+        print(
+            f"train 1 epoch: {train_s:.0f}s wall (incl. start-up, feature cache and validation), "
+            f"{rate:.1f} videos/s, peak RSS {train_gb:.2f} GB"
+        )
         pred_s, pred_gb = run_measured(
-            py + ["hw2_video_caption.predict", str(data), str(out / "test_output.txt"),
-                  str(out / "peer_review_output.txt"), "--checkpoint", str(run_dir / "best.pt"), "--device", "cpu"],
-            env)
-        print(f"predict {n_test} test + {n_peer} peer-review captions: {pred_s:.1f}s wall (incl. start-up), "
-              f"peak RSS {pred_gb:.2f} GB")
+            py
+            + [
+                "hw2_video_caption.predict",
+                str(data),
+                str(out / "test_output.txt"),
+                str(out / "peer_review_output.txt"),
+                "--checkpoint",
+                str(run_dir / "best.pt"),
+                "--device",
+                "cpu",
+            ],
+            env,
+        )
+        print(
+            f"predict {n_test} test + {n_peer} peer-review captions: {pred_s:.1f}s wall (incl. start-up), "
+            f"peak RSS {pred_gb:.2f} GB"
+        )
     finally:
         if not keep:
             shutil.rmtree(root, ignore_errors=True)

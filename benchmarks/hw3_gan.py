@@ -81,8 +81,12 @@ def bench_lines(counts: np.ndarray, n: int, rng: np.random.Generator, path: Path
     """A testing file of ``n`` lines whose tag pairs follow the training data (pairs with >= 20 images)."""
     probs = np.where(counts >= 20, counts, 0).astype(float).flatten()
     flat = rng.choice(len(probs), n, p=probs / probs.sum())
-    path.write_text("".join(f"{i},{HAIR_COLOURS[f // len(EYE_COLOURS)]} hair {EYE_COLOURS[f % len(EYE_COLOURS)]} "
-                            f"eyes\n" for i, f in enumerate(flat, 1)))
+    path.write_text(
+        "".join(
+            f"{i},{HAIR_COLOURS[f // len(EYE_COLOURS)]} hair {EYE_COLOURS[f % len(EYE_COLOURS)]} eyes\n"
+            for i, f in enumerate(flat, 1)
+        )
+    )
 
 
 def docs_png(src: Path, dst: Path, rows: range | None = None, cell: int = 66) -> None:
@@ -112,21 +116,35 @@ def main() -> int:
     hw3 = root / "hw3"
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     res: dict = {"threads": torch.get_num_threads(), "load_avg_1min_at_start": os.getloadavg()[0]}
-    print(f"threads {res['threads']}, 1-minute load average {res['load_avg_1min_at_start']:.2f}, torch "
-          f"{torch.__version__}", flush=True)
+    print(
+        f"threads {res['threads']}, 1-minute load average {res['load_avg_1min_at_start']:.2f}, torch "
+        f"{torch.__version__}",
+        flush=True,
+    )
 
     # 1. Speed, all in this process: matmul ceiling, standard DCGAN step, our step.
     res["mm_gflops"] = mm_ceiling() / 1e9
-    std = step_time(ModelConfig(ngf=64, ndf=64, nz=100, d_batchnorm=True, mbstd_group=0),
-                    TrainConfig(penalty="none", wrong_weight=0.0, mode_seeking=0.0), 3)
+    std = step_time(
+        ModelConfig(ngf=64, ndf=64, nz=100, d_batchnorm=True, mbstd_group=0),
+        TrainConfig(penalty="none", wrong_weight=0.0, mode_seeking=0.0),
+        3,
+    )
     cpu_cfg = load_config(Config, REPO / "hw3_gan/configs/cpu.yaml", [])
     ours = step_time(cpu_cfg.model, cpu_cfg.train, 8)
-    res.update(dcgan_step_s=std, dcgan_images_per_s=64 / std, ours_step_s=ours, ours_images_per_s=64 / ours,
-               speed_ratio=std / ours)
-    print(f"matmul ceiling {res['mm_gflops']:.1f} GFLOP/s; standard DCGAN (64 maps, nz 100, batch 64) "
-          f"{std * 1000:.0f} ms/step = {64 / std:.1f} images/s; ours (cpu.yaml, R1 every "
-          f"{cpu_cfg.train.penalty_every}) {ours * 1000:.0f} ms/step = {64 / ours:.1f} images/s "
-          f"({std / ours:.2f}x the standard DCGAN)", flush=True)
+    res.update(
+        dcgan_step_s=std,
+        dcgan_images_per_s=64 / std,
+        ours_step_s=ours,
+        ours_images_per_s=64 / ours,
+        speed_ratio=std / ours,
+    )
+    print(
+        f"matmul ceiling {res['mm_gflops']:.1f} GFLOP/s; standard DCGAN (64 maps, nz 100, batch 64) "
+        f"{std * 1000:.0f} ms/step = {64 / std:.1f} images/s; ours (cpu.yaml, R1 every "
+        f"{cpu_cfg.train.penalty_every}) {ours * 1000:.0f} ms/step = {64 / ours:.1f} images/s "
+        f"({std / ours:.2f}x the standard DCGAN)",
+        flush=True,
+    )
 
     # 2. The evaluation classifier (held-out images only).
     clf = Path(args.classifier) if args.classifier else out / "classifier.pt"
@@ -143,22 +161,53 @@ def main() -> int:
     run = Path(args.train_run) if args.train_run else out / "gan_run"
     if not args.train_run:
         t = time.time()
-        train.main(["--config", "hw3_gan/configs/cpu.yaml", "--run-dir", str(run), "--quiet",
-                    "--set", f"train.max_minutes={args.minutes}"])
+        train.main(
+            [
+                "--config",
+                "hw3_gan/configs/cpu.yaml",
+                "--run-dir",
+                str(run),
+                "--quiet",
+                "--set",
+                f"train.max_minutes={args.minutes}",
+            ]
+        )
         res["train_wall_s"] = time.time() - t
     rows = read_metrics(run / "metrics.jsonl")
     last = rows[-1]
     state = load_checkpoint(run / "best.pt", "hw3_gan")
-    res.update(train_steps=state["step"], train_epochs_done=state["epoch"], train_images_per_s=last["images_per_s"],
-               train_minutes=last["time"] / 60, train_images_seen=state["step"] * 64)
-    print(f"training: {state['step']} steps ({state['step'] * 64} images, {state['epoch']} full epochs) in "
-          f"{last['time'] / 60:.1f} min, {last['images_per_s']:.1f} images/s", flush=True)
+    res.update(
+        train_steps=state["step"],
+        train_epochs_done=state["epoch"],
+        train_images_per_s=last["images_per_s"],
+        train_minutes=last["time"] / 60,
+        train_images_seen=state["step"] * 64,
+    )
+    print(
+        f"training: {state['step']} steps ({state['step'] * 64} images, {state['epoch']} full epochs) in "
+        f"{last['time'] / 60:.1f} min, {last['images_per_s']:.1f} images/s",
+        flush=True,
+    )
 
     # 4. Generation for the course's testing_tags.txt, timed as a user runs it (a fresh process).
     samples = out / "samples"
     t = time.time()
-    subprocess.run([sys.executable, "-m", "hw3_gan.generate", str(hw3 / "testing_tags.txt"), "--out", str(samples),
-                    "--checkpoint", str(run / "best.pt"), "--device", "cpu"], check=True, cwd=REPO)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hw3_gan.generate",
+            str(hw3 / "testing_tags.txt"),
+            "--out",
+            str(samples),
+            "--checkpoint",
+            str(run / "best.pt"),
+            "--device",
+            "cpu",
+        ],
+        check=True,
+        cwd=REPO,
+    )
     res["generate_25_lines_s"] = time.time() - t
     print(f"generation for 25 lines (fresh process, incl. start-up): {res['generate_25_lines_s']:.2f} s", flush=True)
 

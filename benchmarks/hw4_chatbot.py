@@ -28,8 +28,11 @@ from common.files import atomic_write  # noqa: E402
 
 def header(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
-    print(f"threads {torch.get_num_threads()}, load average (1 min) {os.getloadavg()[0]:.2f}, "
-          f"torch {torch.__version__}, stages {' '.join(args.stages)}", flush=True)
+    print(
+        f"threads {torch.get_num_threads()}, load average (1 min) {os.getloadavg()[0]:.2f}, "
+        f"torch {torch.__version__}, stages {' '.join(args.stages)}",
+        flush=True,
+    )
 
 
 def train(config: str, run_dir: Path, minutes: float, extra: list[str]) -> float:
@@ -56,15 +59,25 @@ def _main(args: argparse.Namespace) -> int:
         took = train(str(cfg_dir / "backward.yaml"), back, args.backward_minutes, data)
         print(f"backward: trained {took:.1f} min -> {back / 'best.pt'}", flush=True)
     if "rl" in args.stages:
-        took = train(str(cfg_dir / "rl.yaml"), rl, args.rl_minutes,
-                     [f"rl.init_checkpoint={s2s / 'best.pt'}", f"rl.backward_checkpoint={back / 'best.pt'}"])
+        took = train(
+            str(cfg_dir / "rl.yaml"),
+            rl,
+            args.rl_minutes,
+            [f"rl.init_checkpoint={s2s / 'best.pt'}", f"rl.backward_checkpoint={back / 'best.pt'}"],
+        )
         print(f"rl: trained {took:.1f} min -> {rl / 'best.pt'}", flush=True)
     if "eval" in args.stages:
         from hw4_chatbot.evaluate import evaluate_models, markdown_table
 
         t0 = time.perf_counter()
-        rows, samples = evaluate_models(args.models, str(s2s / "best.pt"), str(rl / "best.pt"),
-                                        str(back / "best.pt"), torch.device("cpu"), args.limit)
+        rows, samples = evaluate_models(
+            args.models,
+            str(s2s / "best.pt"),
+            str(rl / "best.pt"),
+            str(back / "best.pt"),
+            torch.device("cpu"),
+            args.limit,
+        )
         table = markdown_table(rows)
         print(table, end="")
         print(f"eval: {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
@@ -87,16 +100,27 @@ def _main(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default="benchmarks/out/hw4_chatbot", help="folder for run folders and tables")
-    p.add_argument("--stages", nargs="+", default=["s2s", "backward", "rl", "eval"],
-                   choices=["s2s", "backward", "rl", "eval"],
-                   help="stages to run, in this order; later ones read the earlier ones' run folders in --out")
+    p.add_argument(
+        "--stages",
+        nargs="+",
+        default=["s2s", "backward", "rl", "eval"],
+        choices=["s2s", "backward", "rl", "eval"],
+        help="stages to run, in this order; later ones read the earlier ones' run folders in --out",
+    )
     p.add_argument("--s2s-minutes", type=float, default=18.0, help="training time budget of the S2S model")
-    p.add_argument("--backward-minutes", type=float, default=5.0,
-                   help="training time budget of the backward (reply to query) model used by the RL reward")
+    p.add_argument(
+        "--backward-minutes",
+        type=float,
+        default=5.0,
+        help="training time budget of the backward (reply to query) model used by the RL reward",
+    )
     p.add_argument("--rl-minutes", type=float, default=5.0, help="training time budget of the RL fine-tune")
-    p.add_argument("--models", nargs="+",
-                   default=["S2S", "S2S-beam5", "S2S-mmi", "S2S-sample", "RL", "RL-beam5", "RL-mmi", "BEST"],
-                   help="models and decoders in the table (names as hw4_chatbot.evaluate --models takes them)")
+    p.add_argument(
+        "--models",
+        nargs="+",
+        default=["S2S", "S2S-beam5", "S2S-mmi", "S2S-sample", "RL", "RL-beam5", "RL-mmi", "BEST"],
+        help="models and decoders in the table (names as hw4_chatbot.evaluate --models takes them)",
+    )
     p.add_argument("--limit", type=int, default=0, help="evaluate on the first N test pairs only")
     p.add_argument("--samples", type=int, default=15, help="sample dialogues written to samples.txt")
     p.add_argument("--data", help="cornell_pairs folder (default: $MLDS_DATA/hw4/cornell_pairs)")

@@ -100,13 +100,14 @@ class StreamBatcher:
     keeps its own ``batch_size`` of them.
     """
 
-    def __init__(self, ids: np.ndarray | torch.Tensor, batch_size: int, bptt: int, rank: int = 0,
-                 world_size: int = 1):
+    def __init__(self, ids: np.ndarray | torch.Tensor, batch_size: int, bptt: int, rank: int = 0, world_size: int = 1):
         ids = torch.as_tensor(np.asarray(ids, dtype=np.int64))
         rows = len(ids) // (batch_size * world_size)
         if rows < 2:  # a config asking for more rows than the data has: the user's to fix
-            raise UserError(f"a stream of {len(ids):,} tokens is too short for {batch_size * world_size} rows of at "
-                            "least 2 tokens: lower the batch size or use more data")
+            raise UserError(
+                f"a stream of {len(ids):,} tokens is too short for {batch_size * world_size} rows of at "
+                "least 2 tokens: lower the batch size or use more data"
+            )
         data = ids[: rows * batch_size * world_size].view(batch_size * world_size, rows)
         self.data = data[rank::world_size].contiguous()  # (B, N)
         self.batch_size, self.bptt = batch_size, bptt

@@ -93,8 +93,9 @@ class CheckpointManager:
     Only the main process should own one in distributed runs.
     """
 
-    def __init__(self, run_dir: str | os.PathLike, keep_last: int = 0,
-                 before_first_save: Callable[[], None] | None = None):
+    def __init__(
+        self, run_dir: str | os.PathLike, keep_last: int = 0, before_first_save: Callable[[], None] | None = None
+    ):
         self.run_dir = Path(run_dir)
         self.keep_last = keep_last
         self.before_first_save = before_first_save

@@ -8,14 +8,26 @@ import argparse
 def train_parser(homework: str, description: str) -> argparse.ArgumentParser:
     """``--config --set --run-dir --resume --device --quiet --debug``."""
     p = argparse.ArgumentParser(prog=f"python -m {homework}.train", description=description)
-    p.add_argument("--config", help=f"YAML config file (default: {homework}/configs/default.yaml; "
-                                    "with --resume: the run's own config.yaml)")
-    p.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
-                   help="override config keys, e.g. --set train.lr=3e-4 model.hidden=512")
+    p.add_argument(
+        "--config",
+        help=f"YAML config file (default: {homework}/configs/default.yaml; with --resume: the run's own config.yaml)",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override config keys, e.g. --set train.lr=3e-4 model.hidden=512",
+    )
     p.add_argument("--run-dir", help=f"run folder (default: runs/{homework}/<timestamp>)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in --run-dir from its last.pt and config.yaml (--set may change "
-                        "only its time and step limits, logging, device and threads)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --run-dir from its last.pt and config.yaml (--set may change "
+        "only its time and step limits, logging, device and threads)",
+    )
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (overrides the config's device)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or status lines")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")

@@ -32,17 +32,25 @@ class ConfigError(UserError):
 _BOUNDS = {"gt": (operator.gt, ">"), "ge": (operator.ge, ">="), "lt": (operator.lt, "<"), "le": (operator.le, "<=")}
 
 
-def param(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING,
-          gt: float | None = None, ge: float | None = None, lt: float | None = None, le: float | None = None,
-          resume: bool = False) -> Any:
+def param(
+    default: Any = dataclasses.MISSING,
+    *,
+    default_factory: Any = dataclasses.MISSING,
+    gt: float | None = None,
+    ge: float | None = None,
+    lt: float | None = None,
+    le: float | None = None,
+    resume: bool = False,
+) -> Any:
     """A dataclass field with a checked range and a resume rule, e.g. ``lr: float = param(1e-3, gt=0)``.
 
     ``resume=True``: ``--resume`` may change it (time budgets, step limits, logging); every other
     key of a resumed run stays as the run was started.
     """
     bounds = {k: v for k, v in {"gt": gt, "ge": ge, "lt": lt, "le": le}.items() if v is not None}
-    return dataclasses.field(default=default, default_factory=default_factory,
-                             metadata={"bounds": bounds, "resume": resume})
+    return dataclasses.field(
+        default=default, default_factory=default_factory, metadata={"bounds": bounds, "resume": resume}
+    )
 
 
 @dataclasses.dataclass
@@ -197,8 +205,9 @@ def _apply_overrides(data: dict, overrides: Sequence[str]) -> dict:
     return data
 
 
-def resume_config(cls: type[T], saved: dict, source: object, path: str | os.PathLike | None = None,
-                  overrides: Sequence[str] = ()) -> T:
+def resume_config(
+    cls: type[T], saved: dict, source: object, path: str | os.PathLike | None = None, overrides: Sequence[str] = ()
+) -> T:
     """The config of a run being resumed: its ``saved`` one, changed only where a resume may change it.
 
     Without ``path`` the overrides apply to the saved config; with it, the file plus overrides
@@ -217,8 +226,10 @@ def resume_config(cls: type[T], saved: dict, source: object, path: str | os.Path
     for key in new:
         if key not in allowed and new[key] != old.get(key):
             keys = ", ".join(sorted(allowed))
-            raise ConfigError(f"config key '{key}' cannot change on --resume (the run has {old.get(key)!r} in "
-                              f"{source}, asked {new[key]!r}); only {keys} may")
+            raise ConfigError(
+                f"config key '{key}' cannot change on --resume (the run has {old.get(key)!r} in "
+                f"{source}, asked {new[key]!r}); only {keys} may"
+            )
     return wanted
 
 

@@ -20,16 +20,25 @@ class MetricsLog:
     ``python -m common.plot <run_dir>`` can draw any of them.
     """
 
-    def __init__(self, run_dir: str | os.PathLike | None, enabled: bool = True, name: str = "metrics.jsonl",
-                 before_first_write: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        run_dir: str | os.PathLike | None,
+        enabled: bool = True,
+        name: str = "metrics.jsonl",
+        before_first_write: Callable[[], None] | None = None,
+    ):
         self.path = Path(run_dir) / name if run_dir is not None and enabled else None
         self.start = time.time()
         self.before_first_write = before_first_write
 
     def log(self, step: int, **metrics: Any) -> dict:
         row = {"step": step, "time": round(time.time() - self.start, 3)}
-        row.update({k: (float(v) if hasattr(v, "__float__") and not isinstance(v, (int, str)) else v)
-                    for k, v in metrics.items()})
+        row.update(
+            {
+                k: (float(v) if hasattr(v, "__float__") and not isinstance(v, (int, str)) else v)
+                for k, v in metrics.items()
+            }
+        )
         if self.path is not None:
             if self.before_first_write is not None:
                 self.before_first_write()
@@ -61,8 +70,9 @@ def progress(
 ) -> tqdm:
     """A tqdm bar on stderr, silent with ``quiet`` or when stderr is not a terminal."""
     disable = quiet or not sys.stderr.isatty()
-    return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, dynamic_ncols=True,
-                unit_scale=True, **kwargs)
+    return tqdm(
+        iterable, total=total, desc=desc, unit=unit, disable=disable, dynamic_ncols=True, unit_scale=True, **kwargs
+    )
 
 
 def say(message: str, quiet: bool = False) -> None:

@@ -37,8 +37,11 @@ def panels_for(keys: Sequence[str]) -> list[tuple[str, list[str], bool]]:
     losses = [k for k in keys if "loss" in k]
     ppls = [k for k in keys if "ppl" in k or "perplexity" in k]
     rest = [k for k in keys if k not in losses and k not in ppls]
-    groups = [("training loss" if all(not k.startswith("val") for k in losses) else "loss", losses, True),
-              ("perplexity", ppls, True), ("validation", rest, False)]
+    groups = [
+        ("training loss" if all(not k.startswith("val") for k in losses) else "loss", losses, True),
+        ("perplexity", ppls, True),
+        ("validation", rest, False),
+    ]
     return [g for g in groups if g[1]]
 
 
@@ -46,8 +49,9 @@ def nice_ticks(lo: float, hi: float, log: bool) -> list[float]:
     """Round tick values covering [lo, hi]: 1-2-5 steps (log: 1, 2, 5 per decade, or 1..9 if narrow)."""
     if log:
         for mantissas in ((1,), (1, 2, 5), tuple(range(1, 10))):
-            ticks = [m * 10.0 ** e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
-                     for m in mantissas]
+            ticks = [
+                m * 10.0**e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1) for m in mantissas
+            ]
             inside = [t for t in ticks if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9)]
             if len(inside) >= 3:
                 return inside
@@ -79,9 +83,15 @@ def _y_range(values: list[float], log: bool) -> tuple[float, float, bool]:
     return lo - pad, hi + pad, False
 
 
-def _draw_panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str,
-                series: dict[str, list[tuple[float, float]]], x_range: tuple[float, float], log: bool,
-                xlabel: str = "step") -> None:
+def _draw_panel(
+    draw: ImageDraw.ImageDraw,
+    box: tuple[int, int, int, int],
+    title: str,
+    series: dict[str, list[tuple[float, float]]],
+    x_range: tuple[float, float],
+    log: bool,
+    xlabel: str = "step",
+) -> None:
     x0, y0, x1, y1 = box
     font, small = _font(), _font(FONT_SIZE - 2)
     lo, hi, log = _y_range([y for pts in series.values() for _, y in pts], log)
@@ -116,12 +126,19 @@ def _draw_panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title
         legend_x -= 40
 
 
-def plot_curves(rows: list[dict], keys: Sequence[str], out: Path, title: str = "",
-                size: tuple[int, int] | None = None, xlabel: str = "step") -> None:
+def plot_curves(
+    rows: list[dict],
+    keys: Sequence[str],
+    out: Path,
+    title: str = "",
+    size: tuple[int, int] | None = None,
+    xlabel: str = "step",
+) -> None:
     """Draw ``keys`` against ``step`` into ``out`` (PNG), one panel per kind of metric; ``xlabel``
     names what ``step`` holds."""
-    series = {k: [(r["step"], r[k]) for r in rows if isinstance(r.get(k), (int, float)) and math.isfinite(r[k])]
-              for k in keys}
+    series = {
+        k: [(r["step"], r[k]) for r in rows if isinstance(r.get(k), (int, float)) and math.isfinite(r[k])] for k in keys
+    }
     series = {k: v for k, v in series.items() if v}
     if not series:
         raise UserError(f"none of {', '.join(keys)} appear in the metrics")
@@ -145,8 +162,14 @@ def _main(args: argparse.Namespace) -> int:
     if not metrics.is_file():
         raise UserError(f"{metrics}: no metrics file in this run folder")
     rows = read_metrics(metrics)
-    keys = args.keys or sorted({k for r in rows for k, v in r.items() if isinstance(v, (int, float))
-                                and k not in SKIPPED and not k.endswith("_s") and not k.startswith("best_")})
+    keys = args.keys or sorted(
+        {
+            k
+            for r in rows
+            for k, v in r.items()
+            if isinstance(v, (int, float)) and k not in SKIPPED and not k.endswith("_s") and not k.startswith("best_")
+        }
+    )
     out = Path(args.out) if args.out else run / "curves.png"
     check_outputs([out], [metrics])
     plot_curves(rows, keys, out, title=run.resolve().name)
@@ -155,11 +178,13 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m common.plot", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m common.plot", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("run_dir", help="run folder holding metrics.jsonl")
-    p.add_argument("--keys", nargs="+",
-                   help="metrics to draw (default: every number but step, time, epoch, lr, rates and best_*)")
+    p.add_argument(
+        "--keys", nargs="+", help="metrics to draw (default: every number but step, time, epoch, lr, rates and best_*)"
+    )
     p.add_argument("--out", help="PNG path (default: <run_dir>/curves.png)")
     return run_cli(_main, p, argv)
 

@@ -42,8 +42,10 @@ def check_new_run_dir(path: Path) -> None:
     check_creatable(path)
     held = [name for name in RUN_FILES if (path / name).exists()]
     if held:
-        raise UserError(f"--run-dir {path}: already holds a run ({held[0]}); add --resume to continue it, "
-                        "or choose another --run-dir")
+        raise UserError(
+            f"--run-dir {path}: already holds a run ({held[0]}); add --resume to continue it, "
+            "or choose another --run-dir"
+        )
 
 
 def resume_dir(homework: str, run_dir: str | os.PathLike | None) -> Path:
@@ -60,8 +62,13 @@ def resume_dir(homework: str, run_dir: str | os.PathLike | None) -> Path:
     return found[-1].parent
 
 
-def latest_checkpoint(homework: str, name: str = "best.pt", accept: Callable[[Path], bool] | None = None,
-                      kind: str = "", flag: str = "--checkpoint") -> Path:
+def latest_checkpoint(
+    homework: str,
+    name: str = "best.pt",
+    accept: Callable[[Path], bool] | None = None,
+    kind: str = "",
+    flag: str = "--checkpoint",
+) -> Path:
     """The newest ``name`` under ``runs/<homework>/``; a clear error when there is none.
 
     ``accept(run_dir)`` narrows the choice to runs of one ``kind`` (e.g. a chatbot's backward model);

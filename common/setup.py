@@ -113,8 +113,18 @@ def start_run(homework: str, cfg_cls: type[C], args: argparse.Namespace, keep_la
     device = process_device(device, env)
     threads = set_threads(cfg.threads)
     set_seed(cfg.seed + env.rank)
-    run = Run(homework, cfg, run_dir, device, env, threads, MetricsLog(run_dir, env.is_main),
-              CheckpointManager(run_dir, keep_last), resume_state, args.quiet)
+    run = Run(
+        homework,
+        cfg,
+        run_dir,
+        device,
+        env,
+        threads,
+        MetricsLog(run_dir, env.is_main),
+        CheckpointManager(run_dir, keep_last),
+        resume_state,
+        args.quiet,
+    )
     if resume_state is None:
         barrier(env)  # every process has checked the folder before the first one writes into it
         record = _Once(run._first_record)

@@ -28,7 +28,7 @@ def strip_gutenberg(text: str) -> str:
     """The novel's own text, without the licence header and footer (text left as is if unmarked)."""
     header = _HEADER_END.search(text)
     if header:
-        text = text[header.end():]
+        text = text[header.end() :]
     footer = _FOOTER.search(text)
     if footer:
         text = text[: footer.start()]

@@ -44,8 +44,18 @@ def _main(args: argparse.Namespace) -> int:
         novels, questions, answers = root / "Holmes_Training_Data", root / "testing_data.csv", root / "test_answer.csv"
         extra = []
     run_dir = fresh_run_dir(out / "run")
-    code = train.main(["--config", "hw1_cloze/configs/tiny.yaml", "--run-dir", str(run_dir), "--quiet",
-                       "--set", f"data.corpus={novels}", *extra])
+    code = train.main(
+        [
+            "--config",
+            "hw1_cloze/configs/tiny.yaml",
+            "--run-dir",
+            str(run_dir),
+            "--quiet",
+            "--set",
+            f"data.corpus={novels}",
+            *extra,
+        ]
+    )
     submission = out / "submission.csv"
     code = code or predict.main([str(questions), str(submission), "--checkpoint", str(run_dir / "best.pt")])
     code = code or evaluate.main([str(submission), str(answers)])

@@ -38,8 +38,7 @@ class TiedAdaptiveSoftmax(nn.Module):
         n_tails = len(self.bounds) - 2
         self.head_bias = nn.Parameter(torch.zeros(self.bounds[1]))
         self.cluster = nn.Linear(dim, n_tails) if n_tails else None
-        self.proj = nn.ModuleList(
-            nn.Linear(dim, max(8, int(dim / div ** (i + 1))), bias=False) for i in range(n_tails))
+        self.proj = nn.ModuleList(nn.Linear(dim, max(8, int(dim / div ** (i + 1))), bias=False) for i in range(n_tails))
 
     def _weights(self) -> list[torch.Tensor]:
         # One split per call: its backward writes the embedding gradient once, where separate
@@ -91,8 +90,9 @@ class LSTMLanguageModel(nn.Module):
         self.embedding = nn.Embedding(vocab_size, cfg.emb)
         nn.init.normal_(self.embedding.weight, std=0.05)
         self.drop = nn.Dropout(cfg.dropout)
-        self.lstm = nn.LSTM(cfg.emb, cfg.hidden, cfg.layers, batch_first=True,
-                            dropout=cfg.dropout if cfg.layers > 1 else 0.0)
+        self.lstm = nn.LSTM(
+            cfg.emb, cfg.hidden, cfg.layers, batch_first=True, dropout=cfg.dropout if cfg.layers > 1 else 0.0
+        )
         self.out_proj = nn.Linear(cfg.hidden, cfg.emb) if cfg.hidden != cfg.emb else nn.Identity()
         self.softmax = TiedAdaptiveSoftmax(self.embedding, cfg.cutoffs, cfg.tail_div)
 
@@ -124,6 +124,8 @@ class LSTMLanguageModel(nn.Module):
         proj = 2 * c.hidden * c.emb if c.hidden != c.emb else 0
         b = self.softmax.bounds
         head = 2 * c.emb * (b[1] + len(b) - 2)
-        tails = sum(share * 2 * (c.emb * p.out_features + (b[i + 2] - b[i + 1]) * p.out_features)
-                    for i, (share, p) in enumerate(zip(cluster_share, self.softmax.proj)))
+        tails = sum(
+            share * 2 * (c.emb * p.out_features + (b[i + 2] - b[i + 1]) * p.out_features)
+            for i, (share, p) in enumerate(zip(cluster_share, self.softmax.proj))
+        )
         return 3.0 * (lstm + proj + head + tails)

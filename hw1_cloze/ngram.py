@@ -70,8 +70,9 @@ class KneserNey:
                 starts = np.flatnonzero(np.r_[True, ctx[1:] != ctx[:-1]])
                 a[f"ctx{k}"] = ctx[starts]
                 a[f"total{k}"] = np.add.reduceat(counts, starts).astype(np.float64)
-                a[f"gamma{k}"] = sum(d[i] * np.add.reduceat((np.minimum(counts, 3) == i + 1).astype(np.int64), starts)
-                                     for i in range(3)).astype(np.float64)
+                a[f"gamma{k}"] = sum(
+                    d[i] * np.add.reduceat((np.minimum(counts, 3) == i + 1).astype(np.int64), starts) for i in range(3)
+                ).astype(np.float64)
                 # lower order: continuation counts = distinct left extensions of each (k-1)-gram
                 suffix = keys & np.uint64(2 ** (BITS * (k - 1)) - 1)
                 keys, counts = np.unique(suffix, return_counts=True)
@@ -122,8 +123,9 @@ class KneserNey:
     def save(self, path: str | os.PathLike, itos: list[str], unk_types: int) -> None:
         """Save with the vocabulary it was counted over, so the file scores text on its own."""
         with atomic_write(path, "wb") as f:
-            np.savez(f, order=self.order, vocab_size=self.vocab_size, itos=np.array(itos),
-                     unk_types=unk_types, **self.a)
+            np.savez(
+                f, order=self.order, vocab_size=self.vocab_size, itos=np.array(itos), unk_types=unk_types, **self.a
+            )
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> tuple[KneserNey, list[str], int]:
@@ -151,8 +153,10 @@ def _main(args: argparse.Namespace) -> int:
     start = time.time()
     model = KneserNey.build(np.asarray(train_ids), args.order, len(corpus.vocab))
     model.save(args.out, corpus.vocab.itos, corpus.meta["unk_types"])
-    say(f"{args.order}-gram Kneser-Ney over {len(train_ids):,} tokens built in {time.time() - start:.1f} s: "
-        f"{args.out}", args.quiet)
+    say(
+        f"{args.order}-gram Kneser-Ney over {len(train_ids):,} tokens built in {time.time() - start:.1f} s: {args.out}",
+        args.quiet,
+    )
     return 0
 
 
@@ -163,8 +167,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("corpus", nargs="?", help="folder of .TXT novels or the .tar.xz (default: $MLDS_DATA/hw1/...)")
     p.add_argument("--order", type=int, default=4, help=f"n-gram order, 1..{MAX_ORDER}")
     p.add_argument("--out", required=True, help="where to write the model (.npz)")
-    p.add_argument("--valid-tokens", type=int, default=200000,
-                   help="tokens held out at the end, as in training (keep equal to data.valid_tokens)")
+    p.add_argument(
+        "--valid-tokens",
+        type=int,
+        default=200000,
+        help="tokens held out at the end, as in training (keep equal to data.valid_tokens)",
+    )
     add_corpus_args(p)
     p.add_argument("--quiet", action="store_true")
     return run_cli(_main, p, argv)

@@ -54,10 +54,14 @@ def default_members(path: str | None = None) -> list[Member]:
     found = ensemble.find_members()
     missing = [k for k in ensemble.KINDS if k not in found]
     if not found:
-        raise UserError(f"nothing to predict with under {runs_root() / HOMEWORK}/: train a member first "
-                        f"(python -m {HOMEWORK}.train, .ngram or .semantic) or pass --checkpoint")
-    say(f"no {ensemble.ENSEMBLE_FILE} (python -m {HOMEWORK}.tune writes one); "
-        f"{'missing: ' + ', '.join(missing) + '; ' if missing else ''}every member found at weight 1")
+        raise UserError(
+            f"nothing to predict with under {runs_root() / HOMEWORK}/: train a member first "
+            f"(python -m {HOMEWORK}.train, .ngram or .semantic) or pass --checkpoint"
+        )
+    say(
+        f"no {ensemble.ENSEMBLE_FILE} (python -m {HOMEWORK}.tune writes one); "
+        f"{'missing: ' + ', '.join(missing) + '; ' if missing else ''}every member found at weight 1"
+    )
     return [Member(k, found[k]) for k in ensemble.KINDS if k in found]
 
 
@@ -93,16 +97,20 @@ def parse_weights(text: str | None, n: int) -> list[float]:
 
 def _main(args: argparse.Namespace) -> int:
     start_inference(args.device, args.threads)
-    check_outputs([args.output, args.scores],
-                  [args.questions, args.checkpoint, args.backward, args.ngram, args.semantic, args.ensemble])
+    check_outputs(
+        [args.output, args.scores],
+        [args.questions, args.checkpoint, args.backward, args.ngram, args.semantic, args.ensemble],
+    )
     questions = read_questions(args.questions)  # validate input before any slow loading
     scorers, weights = build_scorers(args)
     start = time.time()
     sentences = candidate_sentences(questions)
     vocab = scorers[0].vocab
     oov = sum(any(t not in vocab for t in tokenize(option)) for q in questions for option in q.options)
-    say(f"{oov} of {5 * len(questions)} candidate words are outside the vocabulary: scored as <unk>, "
-        f"its probability shared over the {scorers[0].unk_types:,} word types it stands for")
+    say(
+        f"{oov} of {5 * len(questions)} candidate words are outside the vocabulary: scored as <unk>, "
+        f"its probability shared over the {scorers[0].unk_types:,} word types it stands for"
+    )
     scores = [s.score(sentences) for s in scorers]
     picks = choose(scores, weights)
     with atomic_write(args.output, newline="") as f:
@@ -121,8 +129,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m hw1_cloze.predict", description=__doc__.splitlines()[0])
     p.add_argument("questions", help="testing_data.csv (id,question,a),b),c),d),e))")
     p.add_argument("output", help="where to write the id,answer CSV")
-    p.add_argument("--ensemble", help=f"members and weights from this {ensemble.ENSEMBLE_FILE} "
-                   f"(default, when no member is named: the newest under runs/{HOMEWORK}/)")
+    p.add_argument(
+        "--ensemble",
+        help=f"members and weights from this {ensemble.ENSEMBLE_FILE} "
+        f"(default, when no member is named: the newest under runs/{HOMEWORK}/)",
+    )
     p.add_argument("--checkpoint", help="a forward LSTM checkpoint (best.pt)")
     p.add_argument("--backward", help="a backward-direction checkpoint to add")
     p.add_argument("--semantic", help="a skip-gram model from `python -m hw1_cloze.semantic` to add")

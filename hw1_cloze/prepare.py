@@ -87,8 +87,9 @@ def cache_key(source: Path, max_vocab: int, min_freq: int) -> str:
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
-def prepare_corpus(source: str | os.PathLike, max_vocab: int = 50000, min_freq: int = 1,
-                   workers: int = 0, quiet: bool = False) -> Corpus:
+def prepare_corpus(
+    source: str | os.PathLike, max_vocab: int = 50000, min_freq: int = 1, workers: int = 0, quiet: bool = False
+) -> Corpus:
     """Tokenise ``source`` (or load it from the cache) into ids over a ``max_vocab`` vocabulary."""
     source = Path(source)
     if not source.exists():
@@ -104,8 +105,9 @@ def prepare_corpus(source: str | os.PathLike, max_vocab: int = 50000, min_freq: 
     workers = workers or free_cores()
     novels: list[tuple[str, list[str], np.ndarray]] = []
     with get_context("fork").Pool(workers) as pool:
-        bar = progress(total=len(_list_inputs(source)) if source.is_dir() else None, desc="tokenising",
-                       unit="novel", quiet=quiet)
+        bar = progress(
+            total=len(_list_inputs(source)) if source.is_dir() else None, desc="tokenising", unit="novel", quiet=quiet
+        )
         for result in pool.imap(_tokenise_novel, _iter_novels(source), chunksize=2):
             novels.append(result)
             bar.update()
@@ -120,9 +122,15 @@ def prepare_corpus(source: str | os.PathLike, max_vocab: int = 50000, min_freq: 
     parts = [np.asarray([vocab.id(w) for w in words], dtype=np.uint32)[ids] for _, words, ids in novels]
     all_ids = np.concatenate(parts)
     unk_types = sum(1 for w in counts if w not in vocab)
-    meta = {"novels": len(novels), "tokens": int(len(all_ids)), "vocab": len(vocab), "unk_types": unk_types,
-            "unk_tokens": int(np.sum(all_ids == vocab.unk_id)), "seconds": round(time.time() - start, 1),
-            "source": str(source)}
+    meta = {
+        "novels": len(novels),
+        "tokens": int(len(all_ids)),
+        "vocab": len(vocab),
+        "unk_types": unk_types,
+        "unk_tokens": int(np.sum(all_ids == vocab.unk_id)),
+        "seconds": round(time.time() - start, 1),
+        "source": str(source),
+    }
     with atomic_write(folder / "ids.npy", "wb") as f:
         np.save(f, all_ids)
     vocab.save(folder / "vocab.json")
@@ -137,8 +145,10 @@ def _main(args: argparse.Namespace) -> int:
         raise UserError("no corpus given and MLDS_DATA is not set")
     corpus = prepare_corpus(source, args.max_vocab, args.min_freq, args.workers, args.quiet)
     m = corpus.meta
-    say(f"{m['novels']} novels, {m['tokens']:,} tokens, vocabulary {m['vocab']:,} "
-        f"({m['unk_types']:,} rarer word types folded into <unk>), prepared in {m['seconds']} s")
+    say(
+        f"{m['novels']} novels, {m['tokens']:,} tokens, vocabulary {m['vocab']:,} "
+        f"({m['unk_types']:,} rarer word types folded into <unk>), prepared in {m['seconds']} s"
+    )
     return 0
 
 

@@ -16,8 +16,20 @@ from pathlib import Path
 from common.files import atomic_write
 
 ANIMALS = ["cat", "dog", "horse", "owl", "fox", "bee", "crow", "goat", "seal", "wolf", "hen", "frog"]
-VERBS = ["chases", "fetches", "pulls", "watches", "hunts", "visits", "steals", "eats", "balances", "follows",
-         "guards", "catches"]
+VERBS = [
+    "chases",
+    "fetches",
+    "pulls",
+    "watches",
+    "hunts",
+    "visits",
+    "steals",
+    "eats",
+    "balances",
+    "follows",
+    "guards",
+    "catches",
+]
 THINGS = ["mouse", "stick", "cart", "moon", "rabbit", "flower", "ring", "grass", "ball", "deer", "egg", "fly"]
 ADJECTIVES = ["big", "small", "old", "young", "quiet", "happy", "grey", "brave"]
 
@@ -79,13 +91,15 @@ def write_questions(questions: Path, answers: Path, n: int, rng: random.Random) 
             f.write(("\r\n".join(rows) + "\r\n").encode())
 
 
-def make_sample(root: str | os.PathLike, novels: int = 3, sentences: int = 1500, questions: int = 60,
-                seed: int = 0) -> Path:
+def make_sample(
+    root: str | os.PathLike, novels: int = 3, sentences: int = 1500, questions: int = 60, seed: int = 0
+) -> Path:
     """Write ``Holmes_Training_Data/*.TXT``, ``testing_data.csv`` and ``test_answer.csv`` under ``root``."""
     root = Path(root)
     rng = random.Random(seed)
     for i in range(novels):
-        write_novel(root / "Holmes_Training_Data" / f"SAMPL{i}10.TXT", f"Sample Novel {i}", sentences, rng,
-                    old_style=i % 2 == 0)
+        write_novel(
+            root / "Holmes_Training_Data" / f"SAMPL{i}10.TXT", f"Sample Novel {i}", sentences, rng, old_style=i % 2 == 0
+        )
     write_questions(root / "testing_data.csv", root / "test_answer.csv", questions, rng)
     return root

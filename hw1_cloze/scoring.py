@@ -86,9 +86,14 @@ def choose(scores: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray
     return np.asarray(total).reshape(-1, 5).argmax(1)
 
 
-def dev_questions(valid_ids: np.ndarray, vocab: Vocab, n: int = 500, seed: int = 0,
-                  band: tuple[int, int] = (200, 30000), ngram: KneserNey | None = None,
-                  ) -> tuple[list[list[str]], np.ndarray]:
+def dev_questions(
+    valid_ids: np.ndarray,
+    vocab: Vocab,
+    n: int = 500,
+    seed: int = 0,
+    band: tuple[int, int] = (200, 30000),
+    ngram: KneserNey | None = None,
+) -> tuple[list[list[str]], np.ndarray]:
     """Cloze questions made from held-out sentences, for tuning weights away from the test set.
 
     Like the MSR questions: one word of middling frequency is blanked and four distractors of
@@ -111,11 +116,12 @@ def dev_questions(valid_ids: np.ndarray, vocab: Vocab, n: int = 500, seed: int =
             continue
         pos = slots[rng.integers(len(slots))]
         word = int(sent[pos])
-        near = np.array([w for w in range(max(band[0], word - 300), min(len(vocab), word + 300))
-                         if alpha[w] and w != word])
+        near = np.array(
+            [w for w in range(max(band[0], word - 300), min(len(vocab), word + 300)) if alpha[w] and w != word]
+        )
         if ngram is not None:
             left = [vocab.eos_id] + sent[:pos].tolist()
-            ctx = left[-(ngram.order - 1):]
+            ctx = left[-(ngram.order - 1) :]
             hist = np.array([[0] * (ngram.order - 1 - len(ctx)) + ctx] * len(near))
             lp = ngram.logprob(hist, np.full(len(near), len(ctx)), near)
             near = near[np.argsort(-lp)[:20]]

@@ -86,8 +86,18 @@ def train_skipgram(ids: np.ndarray, vocab: Vocab, cfg: SkipGramConfig, seed: int
     keep = keep_mask(vocab.itos, cfg.words_only)
     counts = np.bincount(np.asarray(ids, dtype=np.int64), minlength=len(vocab))
     freq = {vocab.itos[i]: int(c) for i, c in enumerate(counts) if keep[i] and c > 0}
-    model = Word2Vec(vector_size=cfg.dim, window=cfg.window, sg=1, hs=1, negative=0, sample=cfg.sample,
-                     alpha=cfg.alpha, min_count=1, workers=cfg.workers, seed=seed)
+    model = Word2Vec(
+        vector_size=cfg.dim,
+        window=cfg.window,
+        sg=1,
+        hs=1,
+        negative=0,
+        sample=cfg.sample,
+        alpha=cfg.alpha,
+        min_count=1,
+        workers=cfg.workers,
+        seed=seed,
+    )
     model.build_vocab_from_freq(freq)
     sentences = Sentences(ids, vocab.itos, vocab.eos_id, keep)
     model.train(sentences, total_words=int(sum(freq.values())), epochs=cfg.epochs)
@@ -108,12 +118,18 @@ def export(model, itos: Sequence[str]) -> dict[str, np.ndarray]:
             vectors[i], known[i] = wv[w], True
             points[i, : len(code)] = wv.get_vecattr(w, "point")
             codes[i, : len(code)] = code
-    return {"vectors": vectors, "nodes": model.syn1.astype(np.float32), "points": points, "codes": codes,
-            "known": known}
+    return {
+        "vectors": vectors,
+        "nodes": model.syn1.astype(np.float32),
+        "points": points,
+        "codes": codes,
+        "known": known,
+    }
 
 
-def save_model(path: str | os.PathLike, arrays: dict[str, np.ndarray], itos: Sequence[str], unk_types: int,
-               config: dict) -> None:
+def save_model(
+    path: str | os.PathLike, arrays: dict[str, np.ndarray], itos: Sequence[str], unk_types: int, config: dict
+) -> None:
     import yaml
 
     with atomic_write(path, "wb") as f:
@@ -165,8 +181,9 @@ class SkipGramScorer:
         shortest = min(len(o) for o in options)
         pre = next((i for i in range(shortest) if len({o[i] for o in options}) > 1), shortest)
         suf = next((i for i in range(shortest - pre) if len({o[-1 - i] for o in options}) > 1), shortest - pre)
-        context = np.array([w for w in options[0][:pre] + options[0][len(options[0]) - suf :] if self.known[w]],
-                           dtype=np.int64)
+        context = np.array(
+            [w for w in options[0][:pre] + options[0][len(options[0]) - suf :] if self.known[w]], dtype=np.int64
+        )
         scores = np.zeros(5)
         if len(context) == 0:
             return scores
@@ -186,18 +203,33 @@ def _main(args: argparse.Namespace) -> int:
     start = time.time()
     arrays = train_skipgram(train_ids, corpus.vocab, cfg.model, cfg.seed)
     minutes = (time.time() - start) / 60
-    save_model(args.out, arrays, corpus.vocab.itos, corpus.meta["unk_types"],
-               {**config_to_dict(cfg), "train_minutes": round(minutes, 2)})
-    say(f"skip-gram ({cfg.model.dim} dims, window {cfg.model.window}, {cfg.model.epochs} epochs, "
-        f"{cfg.model.workers} workers) trained in {minutes:.1f} min: {args.out}", args.quiet)
+    save_model(
+        args.out,
+        arrays,
+        corpus.vocab.itos,
+        corpus.meta["unk_types"],
+        {**config_to_dict(cfg), "train_minutes": round(minutes, 2)},
+    )
+    say(
+        f"skip-gram ({cfg.model.dim} dims, window {cfg.model.window}, {cfg.model.epochs} epochs, "
+        f"{cfg.model.workers} workers) trained in {minutes:.1f} min: {args.out}",
+        args.quiet,
+    )
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m hw1_cloze.semantic", description=__doc__.splitlines()[0])
     p.add_argument("--config", default="hw1_cloze/configs/semantic.yaml", help="YAML config file")
-    p.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
-                   help="override config keys, e.g. --set model.epochs=3 model.workers=1")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override config keys, e.g. --set model.epochs=3 model.workers=1",
+    )
     p.add_argument("--out", required=True, help="where to write the model (.npz)")
     p.add_argument("--quiet", action="store_true", help="no status lines")
     return run_cli(_main, p, argv)

@@ -103,13 +103,14 @@ def _impl(args) -> int:
         train_ids, valid_ids = train_ids[::-1].copy(), valid_ids[::-1].copy()
     stream = StreamBatcher(train_ids, tc.batch_size, tc.bptt, env.rank, env.world_size)
     total = tc.max_steps or max(1, int(tc.epochs * len(stream)))
-    run.say(f"{corpus.meta['tokens']:,} tokens, vocabulary {len(corpus.vocab):,}; {len(stream):,} windows "
-            f"of {tc.batch_size}x{tc.bptt} per epoch; {total:,} steps ({cfg.data.direction})")
+    run.say(
+        f"{corpus.meta['tokens']:,} tokens, vocabulary {len(corpus.vocab):,}; {len(stream):,} windows "
+        f"of {tc.batch_size}x{tc.bptt} per epoch; {total:,} steps ({cfg.data.direction})"
+    )
 
     model = LSTMLanguageModel(len(corpus.vocab), cfg.model).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=tc.lr, fused=device.type in ("cpu", "cuda"))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: lr_factor(s, total, tc.warmup_steps, tc.min_lr_ratio))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total, tc.warmup_steps, tc.min_lr_ratio))
     step, best, state = 0, float("inf"), None
     if run.resume_state is not None:
         resumed = run.restore(models={"model": model}, optimizers={"opt": opt}, schedulers={"sched": sched})
@@ -123,11 +124,26 @@ def _impl(args) -> int:
         is_best = ppl is not None and ppl < best
         best = min(best, ppl) if ppl is not None else best
         if env.is_main:
-            extra = {"itos": corpus.vocab.itos, "direction": cfg.data.direction, "unk_types": corpus.meta["unk_types"],
-                     "best_ppl": best, "val_ppl": ppl, "hidden": list(state) if state is not None else None}
-            run.ckpt.save(make_state(HOMEWORK, models={"model": model}, optimizers={"opt": opt},
-                                     schedulers={"sched": sched}, step=step, config=config_to_dict(cfg),
-                                     extra=extra), is_best=is_best)
+            extra = {
+                "itos": corpus.vocab.itos,
+                "direction": cfg.data.direction,
+                "unk_types": corpus.meta["unk_types"],
+                "best_ppl": best,
+                "val_ppl": ppl,
+                "hidden": list(state) if state is not None else None,
+            }
+            run.ckpt.save(
+                make_state(
+                    HOMEWORK,
+                    models={"model": model},
+                    optimizers={"opt": opt},
+                    schedulers={"sched": sched},
+                    step=step,
+                    config=config_to_dict(cfg),
+                    extra=extra,
+                ),
+                is_best=is_best,
+            )
 
     budget, seen = TimeBudget(tc.max_minutes, env), 0
     bar = progress(total=total, initial=step, desc="train", unit="step", quiet=run.quiet or not env.is_main)

@@ -102,8 +102,9 @@ def tune_weights(scores: Sequence[np.ndarray], answers: np.ndarray) -> Tuned:
     """``scores``: per member, the (5 Q,) log-probabilities of the dev sentences, question-major."""
     x = np.stack([np.asarray(s, dtype=np.float64).reshape(-1, 5) for s in scores], axis=2)  # (Q, 5, M)
     if x.shape[2] == 1:
-        return Tuned(np.ones(1), "single", accuracy(x, answers, np.ones(1)),
-                     accuracy(x, answers, np.ones(1)), len(answers))
+        return Tuned(
+            np.ones(1), "single", accuracy(x, answers, np.ones(1)), accuracy(x, answers, np.ones(1)), len(answers)
+        )
     cv = {name: cross_validate(x, answers, fit) for name, fit in METHODS.items()}
     method = max(cv, key=lambda k: (cv[k], k == "logit"))
     w = METHODS[method](x, answers)
@@ -112,9 +113,15 @@ def tune_weights(scores: Sequence[np.ndarray], answers: np.ndarray) -> Tuned:
 
 
 def dev_record(tuned: Tuned, seed: int) -> dict:
-    return {"questions": tuned.questions, "seed": seed, "method": tuned.method,
-            "accuracy": round(tuned.dev_accuracy, 4), "stderr": round(tuned.stderr(tuned.dev_accuracy), 4),
-            "cv_accuracy": round(tuned.cv_accuracy, 4), "cv_stderr": round(tuned.stderr(tuned.cv_accuracy), 4)}
+    return {
+        "questions": tuned.questions,
+        "seed": seed,
+        "method": tuned.method,
+        "accuracy": round(tuned.dev_accuracy, 4),
+        "stderr": round(tuned.stderr(tuned.dev_accuracy), 4),
+        "cv_accuracy": round(tuned.cv_accuracy, 4),
+        "cv_stderr": round(tuned.stderr(tuned.cv_accuracy), 4),
+    }
 
 
 def make_dev(corpus_source: str | None, n: int, seed: int, valid_tokens: int, ngram=None):
@@ -155,8 +162,10 @@ def _main(args: argparse.Namespace) -> int:
     out = args.out or runs_root() / HOMEWORK / ENSEMBLE_FILE
     write_ensemble(out, members, dev_record(tuned, args.seed))
     names = " + ".join(f"{m.weight:.3g}*{m.name}" for m in members)
-    say(f"{names}: dev accuracy {tuned.dev_accuracy:.3f} ± {tuned.stderr(tuned.dev_accuracy):.3f} on "
-        f"{tuned.questions} questions ({tuned.method}; 5-fold cross-validated {tuned.cv_accuracy:.3f}): {out}")
+    say(
+        f"{names}: dev accuracy {tuned.dev_accuracy:.3f} ± {tuned.stderr(tuned.dev_accuracy):.3f} on "
+        f"{tuned.questions} questions ({tuned.method}; 5-fold cross-validated {tuned.cv_accuracy:.3f}): {out}"
+    )
     return 0
 
 

@@ -54,13 +54,15 @@ class CiderD:
         self._memo: dict[Tokens, tuple[list[dict], list[float], int]] = {}
 
     def _grams(self, words: Sequence[str]) -> list[Counter]:
-        return [Counter(tuple(words[i:i + k]) for i in range(len(words) - k + 1)) for k in range(1, self.n + 1)]
+        return [Counter(tuple(words[i : i + k]) for i in range(len(words) - k + 1)) for k in range(1, self.n + 1)]
 
     def _vec(self, words: Sequence[str]) -> tuple[list[dict], list[float], int]:
         key = tuple(words)
         if key not in self._memo:
-            vecs = [{g: tf * (self.log_n - math.log(max(1.0, self.df[g]))) for g, tf in c.items()}
-                    for c in self._grams(words)]
+            vecs = [
+                {g: tf * (self.log_n - math.log(max(1.0, self.df[g]))) for g, tf in c.items()}
+                for c in self._grams(words)
+            ]
             norms = [math.sqrt(sum(x * x for x in v.values())) for v in vecs]
             self._memo[key] = (vecs, norms, len(words))
         return self._memo[key]
@@ -85,9 +87,15 @@ class Candidate:
     model_score: float = 0.0  # length-normalised log-probability under the captioner (0 if unscored)
 
 
-def mbr_choose(cands: Sequence[Candidate], support: Sequence[tuple[float, tuple[Tokens, ...]]], sim,
-               model_weight: float = 0.0, memo: dict | None = None, prior: CaptionPrior | None = None,
-               prior_weight: float = 0.0) -> int:
+def mbr_choose(
+    cands: Sequence[Candidate],
+    support: Sequence[tuple[float, tuple[Tokens, ...]]],
+    sim,
+    model_weight: float = 0.0,
+    memo: dict | None = None,
+    prior: CaptionPrior | None = None,
+    prior_weight: float = 0.0,
+) -> int:
     """Index of the candidate with the highest expected similarity plus ``model_weight * score``; the
     expectation is ``(1 - prior_weight) * sum_s w_s * sim(c, refs_s) / sum_s w_s`` over ``support``
     ``+ prior_weight *`` the expected similarity to a random training video's captions (``prior``).

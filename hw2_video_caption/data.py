@@ -57,12 +57,12 @@ def load_labels(path: str | os.PathLike) -> dict[str, list[str]]:
     except json.JSONDecodeError as exc:
         raise UserError(f"{where(path, exc.lineno)}: not valid JSON ({exc.msg})") from None
     if not isinstance(data, list):
-        raise UserError(f"{path}: expected a JSON list of {{\"caption\": [...], \"id\": ...}} objects")
+        raise UserError(f'{path}: expected a JSON list of {{"caption": [...], "id": ...}} objects')
     labels: dict[str, list[str]] = {}
     for i, item in enumerate(data):
         ok = isinstance(item, dict) and isinstance(item.get("id"), str) and isinstance(item.get("caption"), list)
         if not ok or not all(isinstance(c, str) for c in item["caption"]):
-            raise UserError(f"{path}: entry {i} is not {{\"caption\": [strings], \"id\": string}}")
+            raise UserError(f'{path}: entry {i} is not {{"caption": [strings], "id": string}}')
         if item["id"] in labels:
             raise UserError(f"{path}: entry {i} repeats id {item['id']}")
         if not item["caption"]:
@@ -174,8 +174,9 @@ class FeatureStore:
         return out
 
 
-def load_features(feat_dir: str | os.PathLike, ids: Sequence[str], cache: bool = True,
-                  lazy: bool = False) -> np.ndarray | FeatureStore:
+def load_features(
+    feat_dir: str | os.PathLike, ids: Sequence[str], cache: bool = True, lazy: bool = False
+) -> np.ndarray | FeatureStore:
     """``(N, 80, 4096)`` float32 for ``ids``, in order, checked for shape and finite values.
 
     Eager (``lazy=False``): one in-memory array. Lazy: a :class:`FeatureStore` whose rows are read
@@ -209,7 +210,7 @@ def mean_frames(feats: np.ndarray | FeatureStore) -> np.ndarray:
     """Mean over frames, ``(N, 80, D) -> (N, D)`` float32, reading 64 videos at a time."""
     out = np.empty((len(feats), feats.shape[-1]), dtype=np.float32)
     for start in range(0, len(feats), 64):
-        out[start:start + 64] = np.asarray(feats[start:start + 64]).mean(axis=1)
+        out[start : start + 64] = np.asarray(feats[start : start + 64]).mean(axis=1)
     return out
 
 

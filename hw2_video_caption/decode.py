@@ -39,15 +39,23 @@ class Decoding:
     use_model: bool = True  # False: the neighbours' consensus caption alone
 
 
-def decode_captions(model: VideoCaptioner, feats: np.ndarray, vocab: Vocab, device: torch.device, beam: int = 5,
-                    alpha: float = 0.7, max_len: int = 20, batch_size: int = 100) -> list[str]:
+def decode_captions(
+    model: VideoCaptioner,
+    feats: np.ndarray,
+    vocab: Vocab,
+    device: torch.device,
+    beam: int = 5,
+    alpha: float = 0.7,
+    max_len: int = 20,
+    batch_size: int = 100,
+) -> list[str]:
     """The top beam for ``(N, 80, D)`` features, ``batch_size`` videos at a time (training's validation)."""
     was_training = model.training
     model.eval()
     banned = [vocab.pad_id, vocab.bos_id, vocab.unk_id]
     out: list[str] = []
     for start in range(0, len(feats), batch_size):
-        x = torch.from_numpy(np.ascontiguousarray(feats[start:start + batch_size])).to(device)
+        x = torch.from_numpy(np.ascontiguousarray(feats[start : start + batch_size])).to(device)
         seqs = model.beam_search(x, vocab.bos_id, vocab.eos_id, max_len, beam, alpha, banned)
         out.extend(" ".join(vocab.decode(s)) for s in seqs)
     model.train(was_training)
@@ -55,28 +63,37 @@ def decode_captions(model: VideoCaptioner, feats: np.ndarray, vocab: Vocab, devi
 
 
 @torch.no_grad()
-def model_nbest(model: VideoCaptioner, feats, vocab: Vocab, device: torch.device, beam: int, alpha: float,
-                max_len: int, batch_size: int = 100) -> list[list[Candidate]]:
+def model_nbest(
+    model: VideoCaptioner,
+    feats,
+    vocab: Vocab,
+    device: torch.device,
+    beam: int,
+    alpha: float,
+    max_len: int,
+    batch_size: int = 100,
+) -> list[list[Candidate]]:
     """The n-best list of every video (best first), decoded ``batch_size`` videos at a time."""
     banned = [vocab.pad_id, vocab.bos_id, vocab.unk_id]
     out: list[list[Candidate]] = []
     for start in range(0, len(feats), batch_size):
-        x = torch.from_numpy(np.ascontiguousarray(feats[start:start + batch_size])).to(device)
+        x = torch.from_numpy(np.ascontiguousarray(feats[start : start + batch_size])).to(device)
         for hyps in model.beam_nbest(x, vocab.bos_id, vocab.eos_id, max_len, beam, alpha, banned):
             out.append([Candidate(tuple(vocab.decode(ids)), score) for score, ids in hyps])
     return out
 
 
 @torch.no_grad()
-def score_candidates(model: VideoCaptioner, x: torch.Tensor, cands: Sequence[Candidate], vocab: Vocab,
-                     alpha: float, chunk: int = 512) -> list[Candidate]:
+def score_candidates(
+    model: VideoCaptioner, x: torch.Tensor, cands: Sequence[Candidate], vocab: Vocab, alpha: float, chunk: int = 512
+) -> list[Candidate]:
     """``cands`` of one video ``x`` (1, 80, D) with their length-normalised model log-probability."""
     if not cands:
         return []
     memory = model.encode(x)
     out = []
     for start in range(0, len(cands), chunk):
-        part = cands[start:start + chunk]
+        part = cands[start : start + chunk]
         ids = [vocab.encode(list(c.words)) for c in part]
         width = max(map(len, ids)) + 1
         inputs = torch.full((len(ids), width), vocab.pad_id, dtype=torch.long, device=x.device)
@@ -94,9 +111,16 @@ def score_candidates(model: VideoCaptioner, x: torch.Tensor, cands: Sequence[Can
     return out
 
 
-def choose(nbest: Sequence[Candidate], neigh: Sequence[tuple[float, int]], nn: NeighbourCaptioner | None,
-           dec: Decoding, sim, scored_nn: Sequence[Candidate] = (), memo: dict | None = None,
-           prior: CaptionPrior | None = None) -> str:
+def choose(
+    nbest: Sequence[Candidate],
+    neigh: Sequence[tuple[float, int]],
+    nn: NeighbourCaptioner | None,
+    dec: Decoding,
+    sim,
+    scored_nn: Sequence[Candidate] = (),
+    memo: dict | None = None,
+    prior: CaptionPrior | None = None,
+) -> str:
     """One caption from a video's n-best list and neighbours under ``dec``.
 
     ``scored_nn``: the neighbours' and the prior's captions with model scores (needed when
@@ -120,20 +144,33 @@ def choose(nbest: Sequence[Candidate], neigh: Sequence[tuple[float, int]], nn: N
     return " ".join(cands[mbr_choose(cands, support, sim, weight, memo, prior, dec.prior)].words)
 
 
-def extra_candidates(near: Sequence[tuple[float, int]], nn: NeighbourCaptioner | None,
-                     prior: CaptionPrior | None) -> list[Candidate]:
+def extra_candidates(
+    near: Sequence[tuple[float, int]], nn: NeighbourCaptioner | None, prior: CaptionPrior | None
+) -> list[Candidate]:
     """The captions that join a video's n-best list: its neighbours' and the prior's generic ones."""
     return (nn.candidates(near) if nn is not None else []) + (list(prior.generic) if prior is not None else [])
 
 
-def caption_videos(model: VideoCaptioner | None, feats, vocab: Vocab | None, device: torch.device, dec: Decoding,
-                   max_len: int, nn: NeighbourCaptioner | None = None, cider: CiderD | None = None,
-                   prior: CaptionPrior | None = None, batch_size: int = 100) -> list[str]:
+def caption_videos(
+    model: VideoCaptioner | None,
+    feats,
+    vocab: Vocab | None,
+    device: torch.device,
+    dec: Decoding,
+    max_len: int,
+    nn: NeighbourCaptioner | None = None,
+    cider: CiderD | None = None,
+    prior: CaptionPrior | None = None,
+    batch_size: int = 100,
+) -> list[str]:
     """One caption per video of ``feats`` (N, 80, D) under ``dec``."""
     sim = similarity(dec.rerank, cider) if dec.rerank != "none" else None
     use_model = dec.use_model and model is not None
-    nbest = (model_nbest(model.eval(), feats, vocab, device, dec.beam, dec.alpha, max_len, batch_size)
-             if use_model else [[] for _ in range(len(feats))])
+    nbest = (
+        model_nbest(model.eval(), feats, vocab, device, dec.beam, dec.alpha, max_len, batch_size)
+        if use_model
+        else [[] for _ in range(len(feats))]
+    )
     nn = nn if dec.neighbours > 0 else None
     neigh = nn.neighbours(mean_frames(feats), dec.neighbours) if nn is not None else [[] for _ in nbest]
     prior = prior if dec.prior else None
@@ -141,7 +178,7 @@ def caption_videos(model: VideoCaptioner | None, feats, vocab: Vocab | None, dev
     for i, (cands, near) in enumerate(zip(nbest, neigh)):
         scored: list[Candidate] = []
         if use_model and dec.model_weight:
-            x = torch.from_numpy(np.ascontiguousarray(feats[i:i + 1])).to(device)
+            x = torch.from_numpy(np.ascontiguousarray(feats[i : i + 1])).to(device)
             scored = score_candidates(model, x, extra_candidates(near, nn, prior), vocab, dec.alpha)
         out.append(choose(cands, near, nn, dec, sim, scored, prior=prior))
     return out

@@ -37,8 +37,9 @@ def _main(args: argparse.Namespace) -> int:
         overrides = ["data.split=testing", "data.missing=skip", "train.epochs=2"]
         print(f"real course data: {data} ({len(have)} of {len(ids)} test videos have features)")
     run_dir = fresh_run_dir(out / "run")
-    rc = train.main(["--config", str(TINY), "--set", f"data.data_dir={data}", *overrides,
-                     "--run-dir", str(run_dir), "--quiet"])
+    rc = train.main(
+        ["--config", str(TINY), "--set", f"data.data_dir={data}", *overrides, "--run-dir", str(run_dir), "--quiet"]
+    )
     if rc:
         raise UserError("training failed")
     test_out = out / "test_output.txt"
@@ -47,8 +48,11 @@ def _main(args: argparse.Namespace) -> int:
         outputs.append(str(out / "peer_review_output.txt"))
     if predict.main([str(data), *outputs, *ids_args, "--checkpoint", str(run_dir / "best.pt")]):
         raise UserError("prediction failed")
-    print("scores on the test videos" + (" (the real-data model trained on them: not a fair score)"
-                                         if ids_args else " (unseen synthetic videos)") + ":")
+    print(
+        "scores on the test videos"
+        + (" (the real-data model trained on them: not a fair score)" if ids_args else " (unseen synthetic videos)")
+        + ":"
+    )
     evaluate.main([str(data / "testing_label.json"), str(test_out), "--constant"])
     print(f"checkpoints: {run_dir}/best.pt, {run_dir}/last.pt; metrics: {run_dir}/metrics.jsonl")
     for path in outputs:

@@ -56,14 +56,16 @@ def bleu1_original(candidate: str, references: Sequence[str]) -> float:
     return sum(bleu1(candidate, [ref]) for ref in references) / len(references)
 
 
-def cider_d(candidates: Mapping[str, str], references: Mapping[str, Sequence[str]], n: int = 4,
-            sigma: float = 6.0) -> float:
+def cider_d(
+    candidates: Mapping[str, str], references: Mapping[str, Sequence[str]], n: int = 4, sigma: float = 6.0
+) -> float:
     """CIDEr-D as in pycocoevalcap (×10, clipped tf-idf, Gaussian length penalty).
 
     Document frequencies come from the references of the videos being scored, as in the COCO code.
     """
+
     def grams(words: list[str]) -> list[Counter]:
-        return [Counter(tuple(words[i:i + k]) for i in range(len(words) - k + 1)) for k in range(1, n + 1)]
+        return [Counter(tuple(words[i : i + k]) for i in range(len(words) - k + 1)) for k in range(1, n + 1)]
 
     ids = list(candidates)
     refs = {v: [grams(normalize_caption(r)) for r in references[v]] for v in ids}
@@ -109,13 +111,21 @@ def score_all(candidates: Mapping[str, str], labels: Mapping[str, Sequence[str]]
     hyps = [normalize_caption(candidates[v]) for v in ids]
     refs = [[normalize_caption(r) for r in labels[v]] for v in ids]
     bleu4 = corpus_bleu(refs, hyps, smoothing_function=SmoothingFunction().method1) if any(hyps) else 0.0
-    return {"bleu1_new": new, "bleu1_original": orig, "bleu4": float(bleu4),
-            "cider_d": cider_d(candidates, labels), "distinct": len(set(candidates.values())), "videos": len(ids)}
+    return {
+        "bleu1_new": new,
+        "bleu1_original": orig,
+        "bleu4": float(bleu4),
+        "cider_d": cider_d(candidates, labels),
+        "distinct": len(set(candidates.values())),
+        "videos": len(ids),
+    }
 
 
 def format_scores(s: Mapping[str, float]) -> str:
-    return (f"BLEU@1 new {s['bleu1_new']:.4f}  original {s['bleu1_original']:.4f}  BLEU-4 {s['bleu4']:.4f}  "
-            f"CIDEr-D {s['cider_d']:.4f}  ({int(s['distinct'])} different captions for {int(s['videos'])} videos)")
+    return (
+        f"BLEU@1 new {s['bleu1_new']:.4f}  original {s['bleu1_original']:.4f}  BLEU-4 {s['bleu4']:.4f}  "
+        f"CIDEr-D {s['cider_d']:.4f}  ({int(s['distinct'])} different captions for {int(s['videos'])} videos)"
+    )
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -125,13 +135,18 @@ def _main(args: argparse.Namespace) -> int:
     if unknown:
         raise UserError(f"{args.captions}: {len(unknown)} ids not in {args.labels}, first: {unknown[0]}")
     if len(captions) < len(labels):  # the course script would crash here; score what there is, and say so
-        print(f"note: {len(captions)} of the {len(labels)} labelled videos have captions; scoring those",
-              file=sys.stderr)
+        print(
+            f"note: {len(captions)} of the {len(labels)} labelled videos have captions; scoring those", file=sys.stderr
+        )
     scores = score_all(captions, labels)
     print(format_scores(scores))
     if args.constant:
-        print("constant caption '" + CONSTANT_CAPTION + "': "
-              + format_scores(score_all({v: CONSTANT_CAPTION for v in captions}, labels)))
+        print(
+            "constant caption '"
+            + CONSTANT_CAPTION
+            + "': "
+            + format_scores(score_all({v: CONSTANT_CAPTION for v in captions}, labels))
+        )
     return 0
 
 

@@ -90,8 +90,9 @@ class VideoCaptioner(nn.Module):
     def init_feed(self, state: tuple) -> torch.Tensor:
         return torch.zeros_like(state[0])
 
-    def step(self, tokens: torch.Tensor, feed: torch.Tensor, state: tuple, enc: torch.Tensor,
-             keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+    def step(
+        self, tokens: torch.Tensor, feed: torch.Tensor, state: tuple, enc: torch.Tensor, keys: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple]:
         """One word: returns logits (B, V), the attentional vector fed to the next step, new state.
 
         Bahdanau attends with the previous state before the RNN step; Luong attends with the new
@@ -111,8 +112,9 @@ class VideoCaptioner(nn.Module):
         att = torch.tanh(self.combine(torch.cat([h, ctx], dim=-1)))
         return self.out(self.drop(att)), att, new_state
 
-    def forward(self, feats: torch.Tensor | None, inputs: torch.Tensor, teacher_p: float = 1.0,
-                memory: tuple | None = None) -> torch.Tensor:
+    def forward(
+        self, feats: torch.Tensor | None, inputs: torch.Tensor, teacher_p: float = 1.0, memory: tuple | None = None
+    ) -> torch.Tensor:
         """Logits (B, L, V) for decoder ``inputs`` (B, L) (``<bos>`` + caption).
 
         With ``teacher_p < 1`` each position takes, with probability ``1 - teacher_p``, the model's
@@ -139,8 +141,9 @@ class VideoCaptioner(nn.Module):
 
     # -- decoding -----------------------------------------------------------------------------
     @torch.no_grad()
-    def greedy(self, feats: torch.Tensor, bos: int, eos: int, max_len: int,
-               banned: Sequence[int] = ()) -> list[list[int]]:
+    def greedy(
+        self, feats: torch.Tensor, bos: int, eos: int, max_len: int, banned: Sequence[int] = ()
+    ) -> list[list[int]]:
         """Most likely word at each step; ``banned`` ids (``<pad> <bos> <unk>``) are never written."""
         enc, keys, state = self.encode(feats)
         feed, b = self.init_feed(state), feats.size(0)
@@ -158,16 +161,32 @@ class VideoCaptioner(nn.Module):
         return [s[: s.index(eos)] if eos in s else s for s in seqs]
 
     @torch.no_grad()
-    def beam_search(self, feats: torch.Tensor, bos: int, eos: int, max_len: int, width: int = 5,
-                    alpha: float = 0.7, banned: Sequence[int] = ()) -> list[list[int]]:
+    def beam_search(
+        self,
+        feats: torch.Tensor,
+        bos: int,
+        eos: int,
+        max_len: int,
+        width: int = 5,
+        alpha: float = 0.7,
+        banned: Sequence[int] = (),
+    ) -> list[list[int]]:
         """The best caption of each video by :meth:`beam_nbest` (``width`` 1: greedy)."""
         if width <= 1:
             return self.greedy(feats, bos, eos, max_len, banned)
         return [hyps[0][1] for hyps in self.beam_nbest(feats, bos, eos, max_len, width, alpha, banned)]
 
     @torch.no_grad()
-    def beam_nbest(self, feats: torch.Tensor, bos: int, eos: int, max_len: int, width: int = 5,
-                   alpha: float = 0.7, banned: Sequence[int] = ()) -> list[list[tuple[float, list[int]]]]:
+    def beam_nbest(
+        self,
+        feats: torch.Tensor,
+        bos: int,
+        eos: int,
+        max_len: int,
+        width: int = 5,
+        alpha: float = 0.7,
+        banned: Sequence[int] = (),
+    ) -> list[list[tuple[float, list[int]]]]:
         """The ``width`` best distinct captions of every video, best first, as ``(score, ids)`` with
         score ``log p / length ** alpha`` (length counts ``<eos>``); all videos at once (B * width rows).
 
@@ -223,8 +242,11 @@ class VideoCaptioner(nn.Module):
                 break
         results = []
         for i in range(b):
-            live = [(float(scores[i, j]) / history.size(1) ** alpha, history[i * k + j].tolist())
-                    for j in range(k) if scores[i, j] > -math.inf]  # ran out of max_len before <eos>
+            live = [
+                (float(scores[i, j]) / history.size(1) ** alpha, history[i * k + j].tolist())
+                for j in range(k)
+                if scores[i, j] > -math.inf
+            ]  # ran out of max_len before <eos>
             results.append(sorted(finished[i] + live, key=lambda c: -c[0])[:k])
         return results
 

@@ -86,8 +86,9 @@ def _wanted_ids(items: Sequence[str] | None) -> list[str] | None:
     return out
 
 
-def training_side(data_dir: str | os.PathLike, dec: Decoding) -> tuple[NeighbourCaptioner | None, CiderD | None,
-                                                                      CaptionPrior | None]:
+def training_side(
+    data_dir: str | os.PathLike, dec: Decoding
+) -> tuple[NeighbourCaptioner | None, CiderD | None, CaptionPrior | None]:
     """What ``dec`` needs from the training split: the videos that have features as a neighbour
     index, CIDEr-D statistics and the caption prior from all training captions. Without training
     features there are no neighbours (a note says so) and the model's captions are chosen alone."""
@@ -110,11 +111,18 @@ def training_side(data_dir: str | os.PathLike, dec: Decoding) -> tuple[Neighbour
     return NeighbourCaptioner(pooled, [labels[v] for v in have]), cider, prior
 
 
-def write_attention(model: VideoCaptioner, feats, ids: Sequence[str], captions: Sequence[str], vocab: Vocab,
-                    folder: Path, device: torch.device) -> None:
+def write_attention(
+    model: VideoCaptioner,
+    feats,
+    ids: Sequence[str],
+    captions: Sequence[str],
+    vocab: Vocab,
+    folder: Path,
+    device: torch.device,
+) -> None:
     """One ``<id>.png`` per video: the attention over frames while the model writes its caption."""
     for i, (vid, caption) in enumerate(zip(ids, captions)):
-        x = torch.from_numpy(np.ascontiguousarray(feats[i:i + 1])).to(device)
+        x = torch.from_numpy(np.ascontiguousarray(feats[i : i + 1])).to(device)
         words = caption.split()
         weights = model.attention_map(x, vocab.encode(words), vocab.bos_id, vocab.eos_id).cpu().numpy()
         attention_png(weights, [*words, "<eos>"], folder / f"{vid}.png", model.cfg.frame_stride)
@@ -125,8 +133,14 @@ def _decoding(args: argparse.Namespace) -> Decoding:
         raise UserError("--beam and --batch-size must be >= 1, --max-len and --neighbours >= 0")
     if not 0 <= args.prior <= 1:
         raise UserError("--prior must be between 0 and 1")
-    return Decoding(beam=args.beam, alpha=args.alpha, rerank=args.rerank, model_weight=args.model_weight,
-                    neighbours=args.neighbours, prior=args.prior)
+    return Decoding(
+        beam=args.beam,
+        alpha=args.alpha,
+        rerank=args.rerank,
+        model_weight=args.model_weight,
+        neighbours=args.neighbours,
+        prior=args.prior,
+    )
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -160,8 +174,7 @@ def _main(args: argparse.Namespace) -> int:
     results = []
     for (path, _, _, ids), x in zip(jobs, feats):
         start = time.perf_counter()
-        captions = caption_videos(model, x, vocab, device, dec, max_len, neighbour_index, cider, prior,
-                                  args.batch_size)
+        captions = caption_videos(model, x, vocab, device, dec, max_len, neighbour_index, cider, prior, args.batch_size)
         results.append((path, list(zip(ids, captions)), time.perf_counter() - start))
         if args.attention:
             write_attention(model, x, ids, captions, vocab, Path(args.attention), device)
@@ -185,15 +198,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     d = Decoding(**DEFAULT_DECODING)
     p.add_argument("--beam", type=int, default=d.beam, help="beam width = n-best list size (1 = greedy)")
     p.add_argument("--alpha", type=float, default=d.alpha, help="length normalisation: score / length**alpha")
-    p.add_argument("--rerank", choices=("none", "bleu1", "cider"), default=d.rerank,
-                   help="consensus (MBR) choice among the candidates by BLEU@1 or CIDEr-D; none = the top beam")
-    p.add_argument("--model-weight", type=float, default=d.model_weight,
-                   help="MBR value + this * the model's length-normalised log-probability")
-    p.add_argument("--neighbours", type=int, default=d.neighbours,
-                   help="nearest training videos whose captions join the candidates and stand in for the "
-                        "references (needs training_data/feat; 0 = off)")
-    p.add_argument("--prior", type=float, default=d.prior,
-                   help="weight (0-1) of the training captions' prior in MBR: towards captions that fit most videos")
+    p.add_argument(
+        "--rerank",
+        choices=("none", "bleu1", "cider"),
+        default=d.rerank,
+        help="consensus (MBR) choice among the candidates by BLEU@1 or CIDEr-D; none = the top beam",
+    )
+    p.add_argument(
+        "--model-weight",
+        type=float,
+        default=d.model_weight,
+        help="MBR value + this * the model's length-normalised log-probability",
+    )
+    p.add_argument(
+        "--neighbours",
+        type=int,
+        default=d.neighbours,
+        help="nearest training videos whose captions join the candidates and stand in for the "
+        "references (needs training_data/feat; 0 = off)",
+    )
+    p.add_argument(
+        "--prior",
+        type=float,
+        default=d.prior,
+        help="weight (0-1) of the training captions' prior in MBR: towards captions that fit most videos",
+    )
     p.add_argument("--attention", metavar="DIR", help="also write <id>.png attention heat maps into this folder")
     p.add_argument("--max-len", type=int, default=0, help="longest caption in words (0 = the training value)")
     p.add_argument("--batch-size", type=int, default=100, help="videos decoded together")

@@ -42,14 +42,15 @@ def _patterns(feat_dim: int) -> dict[str, np.ndarray]:
     return out
 
 
-def make_video(subject: str, action: str, rng: np.random.Generator, feat_dim: int = FEAT_DIM,
-               noise: float = 0.3) -> np.ndarray:
+def make_video(
+    subject: str, action: str, rng: np.random.Generator, feat_dim: int = FEAT_DIM, noise: float = 0.3
+) -> np.ndarray:
     """``(80, feat_dim)`` float64 frames: subject visible early, action later, noise everywhere."""
     pats = _patterns(feat_dim)
     cut = int(rng.integers(30, 50))
     frames = np.abs(rng.normal(0.0, noise, size=(FRAMES, feat_dim)))
     frames[:cut] += pats[subject] * rng.uniform(0.6, 1.4)
-    frames[cut - 10:] += pats[action] * rng.uniform(0.6, 1.4)
+    frames[cut - 10 :] += pats[action] * rng.uniform(0.6, 1.4)
     return np.maximum(frames, 0.0)
 
 
@@ -88,8 +89,9 @@ def _labels(ids, caps) -> str:
     return json.dumps([{"caption": c, "id": v} for v, c in zip(ids, caps)], indent=4)
 
 
-def write_sample_data(out: str | Path, n_train: int = 60, n_test: int = 20, n_peer: int = 0, seed: int = 0,
-                      feat_dim: int = FEAT_DIM) -> Path:
+def write_sample_data(
+    out: str | Path, n_train: int = 60, n_test: int = 20, n_peer: int = 0, seed: int = 0, feat_dim: int = FEAT_DIM
+) -> Path:
     """Write the course layout under ``out`` (replacing only sample data written earlier) and return it."""
     rng = np.random.default_rng(seed)
     with atomic_dir(out, mark=SAMPLE_MARK) as tmp:
@@ -108,8 +110,14 @@ def write_sample_data(out: str | Path, n_train: int = 60, n_test: int = 20, n_pe
     return Path(out)
 
 
-def write_full_size_data(out: str | Path, caption_sets: Sequence[Sequence[str]], n_train: int = 1450,
-                         n_test: int = 100, n_peer: int = 100, seed: int = 0) -> Path:
+def write_full_size_data(
+    out: str | Path,
+    caption_sets: Sequence[Sequence[str]],
+    n_train: int = 1450,
+    n_test: int = 100,
+    n_peer: int = 100,
+    seed: int = 0,
+) -> Path:
     """The course layout at the course's size, for measuring speed and memory, not quality:
     ``(80, 4096)`` float64 features drawn at random (deterministic in ``seed``, one file at a time,
     so writing 3.8 GB never holds more than one video), captions taken in turn from

@@ -72,8 +72,10 @@ def load_split(cfg: DataConfig, say=print) -> tuple[FeatureStore, list[str], dic
     if cfg.missing == "skip":
         have = available_ids(feat_dir, ids)
         if len(have) < len(ids):
-            say(f"{HOMEWORK}: {len(ids) - len(have)} of {len(ids)} videos have no features in {feat_dir}; "
-                f"training on the other {len(have)}")
+            say(
+                f"{HOMEWORK}: {len(ids) - len(have)} of {len(ids)} videos have no features in {feat_dir}; "
+                f"training on the other {len(have)}"
+            )
         ids = have
     if not ids:
         raise UserError(f"{feat_dir}: no videos to train on")
@@ -85,22 +87,27 @@ def lm_epoch(model, opt, captions: list[list[int]], cfg: Config, run: Run, rng: 
     order = rng.permutation(len(captions))
     total, n = 0.0, 0
     for start in range(0, len(order), cfg.train.batch_size):
-        batch = [captions[i] for i in order[start:start + cfg.train.batch_size]]
+        batch = [captions[i] for i in order[start : start + cfg.train.batch_size]]
         total += train_step(model, opt, None, batch, 1.0, cfg, run)
         n += 1
     return total / max(n, 1)
 
 
-def train_step(model, opt, feats: torch.Tensor | None, caps: list[list[int]], teacher_p: float, cfg: Config,
-               run: Run) -> float:
+def train_step(
+    model, opt, feats: torch.Tensor | None, caps: list[list[int]], teacher_p: float, cfg: Config, run: Run
+) -> float:
     bos, eos = Vocab.bos_id, Vocab.eos_id
     inputs, _ = pad_batch([[bos] + c for c in caps])
     targets, _ = pad_batch([c + [eos] for c in caps], pad_id=-100)  # -100: ignored by cross_entropy
     inputs, targets = inputs.to(run.device), targets.to(run.device)
     with autocast(run.device):
         logits = model(feats, inputs, teacher_p)
-        loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-100,
-                               label_smoothing=cfg.train.label_smoothing)
+        loss = F.cross_entropy(
+            logits.float().flatten(0, 1),
+            targets.flatten(),
+            ignore_index=-100,
+            label_smoothing=cfg.train.label_smoothing,
+        )
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.clip)
@@ -167,8 +174,7 @@ def build_data(run: Run[Config]) -> tuple[TrainingData, dict | None]:
     return data, init
 
 
-def build_model(run: Run[Config], vocab_size: int, init: dict | None
-                ) -> tuple[VideoCaptioner, torch.optim.Optimizer]:
+def build_model(run: Run[Config], vocab_size: int, init: dict | None) -> tuple[VideoCaptioner, torch.optim.Optimizer]:
     """The captioner (with the initial checkpoint's weights on a fresh run) and its optimizer."""
     cfg = run.cfg
     model = VideoCaptioner(cfg.model, vocab_size).to(run.device)
@@ -200,29 +206,49 @@ def pretrain_lm(run: Run[Config], model: VideoCaptioner, opt: torch.optim.Optimi
         run.say(f"{HOMEWORK}: caption LM pre-training epoch {e + 1}: loss {loss:.3f} on {len(lm_ids)} captions")
 
 
-def save(run: Run[Config], model: VideoCaptioner, opt: torch.optim.Optimizer, vocab: Vocab, loop: LoopState,
-         is_best: bool) -> None:
+def save(
+    run: Run[Config], model: VideoCaptioner, opt: torch.optim.Optimizer, vocab: Vocab, loop: LoopState, is_best: bool
+) -> None:
     """A checkpoint of the main process; ``loop.batch_done`` tells a resume where in the epoch to go on."""
     if not run.env.is_main:
         return
     cfg = run.cfg
-    extra = {"vocab": vocab.itos, "model": asdict(cfg.model), "max_len": cfg.data.max_len, "best": loop.best,
-             "batch_done": loop.batch_done}
-    state = make_state(HOMEWORK, models={"captioner": model}, optimizers={"adam": opt}, step=loop.step,
-                       epoch=loop.epoch, config=config_to_dict(cfg), extra=extra)
+    extra = {
+        "vocab": vocab.itos,
+        "model": asdict(cfg.model),
+        "max_len": cfg.data.max_len,
+        "best": loop.best,
+        "batch_done": loop.batch_done,
+    }
+    state = make_state(
+        HOMEWORK,
+        models={"captioner": model},
+        optimizers={"adam": opt},
+        step=loop.step,
+        epoch=loop.epoch,
+        config=config_to_dict(cfg),
+        extra=extra,
+    )
     run.ckpt.save(state, is_best)
 
 
-def train_epoch(run: Run[Config], net: torch.nn.Module, model: VideoCaptioner, opt: torch.optim.Optimizer,
-                data: TrainingData, loop: LoopState, budget: TimeBudget) -> dict[str, float] | None:
+def train_epoch(
+    run: Run[Config],
+    net: torch.nn.Module,
+    model: VideoCaptioner,
+    opt: torch.optim.Optimizer,
+    data: TrainingData,
+    loop: LoopState,
+    budget: TimeBudget,
+) -> dict[str, float] | None:
     """The rest of epoch ``loop.epoch`` through ``net`` (``model`` or its DDP wrapper): the row to log,
     or None when the time budget ran out (after a checkpoint a resume continues from)."""
     cfg, env = run.cfg, run.env
     net.train()
     pairs = data.train_set.sample(np.random.default_rng(cfg.seed + loop.epoch), cfg.train.captions_per_video)
     per_rank = len(pairs) // env.world_size
-    pairs = pairs[env.rank * per_rank:(env.rank + 1) * per_rank]  # equal share per process
-    batches = [pairs[i:i + cfg.train.batch_size] for i in range(0, len(pairs), cfg.train.batch_size)]
+    pairs = pairs[env.rank * per_rank : (env.rank + 1) * per_rank]  # equal share per process
+    batches = [pairs[i : i + cfg.train.batch_size] for i in range(0, len(pairs), cfg.train.batch_size)]
     start, seen, losses = time.perf_counter(), 0, []
     bar = progress(total=len(batches), desc=f"epoch {loop.epoch + 1}", unit="batch", quiet=run.quiet)
     for b, batch in enumerate(batches):
@@ -242,12 +268,21 @@ def train_epoch(run: Run[Config], net: torch.nn.Module, model: VideoCaptioner, o
             return None
     bar.close()
     rate = seen * env.world_size / max(time.perf_counter() - start, 1e-9)
-    return {"loss": all_reduce_mean(float(np.mean(losses)) if losses else 0.0, env),
-            "teacher_p": teacher_prob(loop.step, cfg.train), "videos_per_s": rate}
+    return {
+        "loss": all_reduce_mean(float(np.mean(losses)) if losses else 0.0, env),
+        "teacher_p": teacher_prob(loop.step, cfg.train),
+        "videos_per_s": rate,
+    }
 
 
-def evaluate_and_save(run: Run[Config], model: VideoCaptioner, opt: torch.optim.Optimizer, data: TrainingData,
-                      loop: LoopState, row: dict[str, float]) -> None:
+def evaluate_and_save(
+    run: Run[Config],
+    model: VideoCaptioner,
+    opt: torch.optim.Optimizer,
+    data: TrainingData,
+    loop: LoopState,
+    row: dict[str, float],
+) -> None:
     """Validation scores (main process) added to ``row``, logged; a checkpoint, kept as best if it is."""
     cfg = run.cfg
     is_best = True
@@ -257,8 +292,14 @@ def evaluate_and_save(run: Run[Config], model: VideoCaptioner, opt: torch.optim.
         is_best = scores[cfg.train.val_metric] > loop.best
         loop.best = max(loop.best, scores[cfg.train.val_metric])
     run.log.log(loop.step, epoch=loop.epoch, **row)
-    val = (f", val BLEU@1 new {row['bleu1_new']:.3f} orig {row['bleu1_original']:.3f}, "
-           f"{row['distinct']}/{len(data.val_ids)} distinct") if "bleu1_new" in row else ""
+    val = (
+        (
+            f", val BLEU@1 new {row['bleu1_new']:.3f} orig {row['bleu1_original']:.3f}, "
+            f"{row['distinct']}/{len(data.val_ids)} distinct"
+        )
+        if "bleu1_new" in row
+        else ""
+    )
     run.say(f"{HOMEWORK}: epoch {loop.epoch} loss {row['loss']:.3f}, {row['videos_per_s']:.0f} videos/s{val}")
     save(run, model, opt, data.vocab, loop, is_best)
 
@@ -268,8 +309,10 @@ def train_captioner(run: Run[Config]) -> None:
     data, init = build_data(run)
     model, opt = build_model(run, len(data.vocab), init)
     loop = restore(run, model, opt)
-    run.say(f"{HOMEWORK}: {len(data.train_set)} training / {len(data.val_ids)} validation videos, "
-            f"vocabulary {len(data.vocab)}, {count_params(model) / 1e6:.2f}M parameters")
+    run.say(
+        f"{HOMEWORK}: {len(data.train_set)} training / {len(data.val_ids)} validation videos, "
+        f"vocabulary {len(data.vocab)}, {count_params(model) / 1e6:.2f}M parameters"
+    )
     if data.lm_captions:
         pretrain_lm(run, model, opt, data)
     net = wrap_model(model, run.env, run.device)

@@ -64,7 +64,7 @@ def predict(net: AttributeNet, images: np.ndarray, batch: int = 256) -> tuple[np
     net.eval()
     feats, hairs, eyes = [], [], []
     for i in range(0, len(images), batch):
-        x = to_tensor(images[i: i + batch])
+        x = to_tensor(images[i : i + batch])
         f = net.features(x)
         feats.append(f.double().numpy())
         hairs.append(net.hair(f).argmax(1).numpy())
@@ -72,8 +72,15 @@ def predict(net: AttributeNet, images: np.ndarray, batch: int = 256) -> tuple[np
     return np.concatenate(feats), np.concatenate(hairs), np.concatenate(eyes)
 
 
-def train_classifier(train: FaceData, epochs: int = 10, batch: int = 64, lr: float = 2e-3, seed: int = 0,
-                     quiet: bool = False, width: int = 32) -> AttributeNet:
+def train_classifier(
+    train: FaceData,
+    epochs: int = 10,
+    batch: int = 64,
+    lr: float = 2e-3,
+    seed: int = 0,
+    quiet: bool = False,
+    width: int = 32,
+) -> AttributeNet:
     set_seed(seed)
     net = AttributeNet(width=width)
     opt = torch.optim.AdamW(net.parameters(), lr, weight_decay=1e-4)
@@ -143,11 +150,22 @@ def _main(args: argparse.Namespace) -> int:
     start = time.time()
     net = train_classifier(train, args.epochs, args.batch, args.lr, args.seed, args.quiet)
     acc = accuracy(net, check)
-    save_classifier(net, out, {"holdout_percent": args.holdout_percent, "train_images": len(train),
-                               "real_accuracy": acc, "check_images": len(check), "source": data.source})
-    say(f"classifier trained on {len(train)} held-out images in {time.time() - start:.0f} s; accuracy on "
+    save_classifier(
+        net,
+        out,
+        {
+            "holdout_percent": args.holdout_percent,
+            "train_images": len(train),
+            "real_accuracy": acc,
+            "check_images": len(check),
+            "source": data.source,
+        },
+    )
+    say(
+        f"classifier trained on {len(train)} held-out images in {time.time() - start:.0f} s; accuracy on "
         f"{len(check)} other real images: hair {acc['hair']:.3f} eye {acc['eye']:.3f} joint {acc['joint']:.3f}",
-        args.quiet)
+        args.quiet,
+    )
     print(out)
     return 0
 

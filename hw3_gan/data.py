@@ -47,8 +47,9 @@ class FaceData:
 
     def subset(self, mask: np.ndarray) -> FaceData:
         idx = np.flatnonzero(mask)
-        return FaceData(self.images[idx], self.hair[idx], self.eye[idx], [self.ids[i] for i in idx],
-                        self.source, dict(self.stats))
+        return FaceData(
+            self.images[idx], self.hair[idx], self.eye[idx], [self.ids[i] for i in idx], self.source, dict(self.stats)
+        )
 
     def summary(self) -> str:
         s = self.stats
@@ -173,8 +174,9 @@ def _decode_all(folder: Path, fmt: str) -> FaceData:
     stats = {"lines": len(rows) + unusable, "missing": len(missing), "corrupt": len(corrupt)}
     if fmt == "2017":
         stats["without one hair and one eye colour"] = unusable
-    return FaceData(np.stack(images), np.asarray(hair, np.int64), np.asarray(eye, np.int64), ids,
-                    f"{folder} ({fmt} format)", stats)
+    return FaceData(
+        np.stack(images), np.asarray(hair, np.int64), np.asarray(eye, np.int64), ids, f"{folder} ({fmt} format)", stats
+    )
 
 
 def _cache_key(folder: Path, fmt: str) -> str:
@@ -195,15 +197,23 @@ def load_faces(path: str | os.PathLike | None = None, use_cache: bool = True) ->
         try:
             z = np.load(cache, allow_pickle=False)
             stats = dict(zip([str(k) for k in z["stat_keys"]], [int(v) for v in z["stat_values"]]))
-            return FaceData(z["images"], z["hair"], z["eye"], [str(i) for i in z["ids"]],
-                            f"{folder} ({fmt} format)", stats)
+            return FaceData(
+                z["images"], z["hair"], z["eye"], [str(i) for i in z["ids"]], f"{folder} ({fmt} format)", stats
+            )
         except (OSError, KeyError, ValueError):
             say(f"warning: {cache}: unreadable cache, decoding the images again")
     data = _decode_all(folder, fmt)
     if use_cache:
         with atomic_write(cache, "wb") as f:
-            np.savez(f, images=data.images, hair=data.hair, eye=data.eye, ids=np.asarray(data.ids),
-                     stat_keys=np.asarray(list(data.stats)), stat_values=np.asarray(list(data.stats.values())))
+            np.savez(
+                f,
+                images=data.images,
+                hair=data.hair,
+                eye=data.eye,
+                ids=np.asarray(data.ids),
+                stat_keys=np.asarray(list(data.stats)),
+                stat_values=np.asarray(list(data.stats.values())),
+            )
     return data
 
 
@@ -220,8 +230,7 @@ def to_tensor(images: np.ndarray, size: int = IMAGE_SIZE) -> torch.Tensor:
     """uint8 (N, H, W, 3) → float (N, 3, size, size) in [-1, 1]."""
     x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
     if x.shape[-1] != size:
-        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True,
-                                            align_corners=False)
+        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     return x
 
 
@@ -231,8 +240,9 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return x.round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
-def save_grid(images: np.ndarray, cols: int, path: str | os.PathLike, pad: int = 2,
-              labels: Sequence[str] | None = None) -> None:
+def save_grid(
+    images: np.ndarray, cols: int, path: str | os.PathLike, pad: int = 2, labels: Sequence[str] | None = None
+) -> None:
     """uint8 (N, H, W, 3) → one PNG with ``cols`` images per row, written atomically.
 
     ``labels`` (one per row, e.g. the row's tags) are written in a strip at the left of the rows.
@@ -247,7 +257,7 @@ def save_grid(images: np.ndarray, cols: int, path: str | os.PathLike, pad: int =
     for i in range(n):
         r, c = divmod(i, cols)
         x = strip + pad + c * (w + pad)
-        canvas[pad + r * (h + pad): pad + r * (h + pad) + h, x: x + w] = images[i]
+        canvas[pad + r * (h + pad) : pad + r * (h + pad) + h, x : x + w] = images[i]
     img = Image.fromarray(canvas)
     if labels:
         draw = ImageDraw.Draw(img)

@@ -53,8 +53,10 @@ def _main(args: argparse.Namespace) -> int:
         hair, eye = judge_colours(images, DEMO_HAIR, DEMO_EYES)
         want_h = np.repeat([r.hair if r.hair is not None else -1 for r in requests], 5)
         want_e = np.repeat([r.eye if r.eye is not None else -1 for r in requests], 5)
-        print(f"colour check on the synthetic task: hair {np.mean((hair == want_h)[want_h >= 0]):.2f}, "
-              f"eyes {np.mean((eye == want_e)[want_e >= 0]):.2f} of samples show the asked colour")
+        print(
+            f"colour check on the synthetic task: hair {np.mean((hair == want_h)[want_h >= 0]):.2f}, "
+            f"eyes {np.mean((eye == want_e)[want_e >= 0]):.2f} of samples show the asked colour"
+        )
         faces = load_faces(data)  # the images the GAN did not see train a small evaluation classifier
         held = holdout_mask(faces.ids, 20.0)
         net = train_classifier(faces.subset(held), epochs=30, batch=16, width=8, quiet=True)

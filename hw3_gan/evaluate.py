@@ -78,8 +78,9 @@ def _matching(real: FaceData, req: TagRequest) -> np.ndarray:
     return np.flatnonzero(ok)
 
 
-def tag_matched_sets(real: FaceData, requests: list[TagRequest], rng: np.random.Generator
-                     ) -> tuple[np.ndarray, np.ndarray, int]:
+def tag_matched_sets(
+    real: FaceData, requests: list[TagRequest], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Two disjoint index sets of real images, each with 5 per testing line of its tags (fewer where the
     data runs short), and how many lines had too few."""
     set_a, set_b, short = [], [], 0
@@ -90,7 +91,7 @@ def tag_matched_sets(real: FaceData, requests: list[TagRequest], rng: np.random.
         used[idx[: 2 * k]] = True
         short += int(k < PER_LINE)
         set_a += list(idx[:k])
-        set_b += list(idx[k: 2 * k])
+        set_b += list(idx[k : 2 * k])
     return np.array(set_a, int), np.array(set_b, int), short
 
 
@@ -114,8 +115,14 @@ def face_rate(images: np.ndarray, cascade: Path) -> float | None:
     return hits / len(images)
 
 
-def evaluate(images: np.ndarray, requests: list[TagRequest], net: AttributeNet, real: FaceData,
-             cascade: Path | None = None, seed: int = 0) -> dict:
+def evaluate(
+    images: np.ndarray,
+    requests: list[TagRequest],
+    net: AttributeNet,
+    real: FaceData,
+    cascade: Path | None = None,
+    seed: int = 0,
+) -> dict:
     """All figures for ``images`` (5 per request, in order) against ``real`` images."""
     feats, hair, eye = predict(net, images)
     want_h = np.repeat([r.hair if r.hair is not None else -1 for r in requests], PER_LINE)
@@ -129,19 +136,19 @@ def evaluate(images: np.ndarray, requests: list[TagRequest], net: AttributeNet, 
     rng = np.random.default_rng(seed)
     set_a, set_b, short = tag_matched_sets(real, requests, rng)
     real_feats = predict(net, real.images[np.concatenate([set_a, set_b])])[0]
-    fa, fb = real_feats[: len(set_a)], real_feats[len(set_a):]
+    fa, fb = real_feats[: len(set_a)], real_feats[len(set_a) :]
     res["real_images_per_set"], res["lines_short_of_real"] = len(set_a), short
     if len(set_a) >= 2:
         res["frechet_generated_vs_real"] = frechet_distance(feats, fa)
         res["frechet_real_vs_real"] = frechet_distance(fb, fa)
-    gen_div = [mean_pairwise(feats[i * PER_LINE: (i + 1) * PER_LINE]) for i in range(len(requests))]
+    gen_div = [mean_pairwise(feats[i * PER_LINE : (i + 1) * PER_LINE]) for i in range(len(requests))]
     real_div = []
     for req in requests:  # average over several draws of 5 real images of the same tags
         idx = _matching(real, req)
         if len(idx) >= PER_LINE:
             draws = [rng.choice(idx, PER_LINE, replace=False) for _ in range(8)]
             pool = predict(net, real.images[np.concatenate(draws)])[0]
-            real_div.append(np.mean([mean_pairwise(pool[j * PER_LINE:(j + 1) * PER_LINE]) for j in range(8)]))
+            real_div.append(np.mean([mean_pairwise(pool[j * PER_LINE : (j + 1) * PER_LINE]) for j in range(8)]))
     res["diversity_generated"] = float(np.mean(gen_div))
     res["diversity_real"] = float(np.mean(real_div)) if real_div else None
     res["diversity_ratio"] = res["diversity_generated"] / res["diversity_real"] if real_div else None
@@ -155,16 +162,22 @@ def format_report(res: dict) -> str:
     def f(key: str) -> str:
         v = res.get(key)
         return "n/a" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+
     ratio = res.get("diversity_ratio")
-    lines = [f"images {res['images']} ({res['lines']} lines)",
-             f"accuracy   hair {f('hair_accuracy')}  eye {f('eye_accuracy')}  joint {f('joint_accuracy')}",
-             f"frechet    generated-real {f('frechet_generated_vs_real')}  real-real floor "
-             f"{f('frechet_real_vs_real')}  ({res['real_images_per_set']} real images per set)",
-             f"diversity  generated {f('diversity_generated')}  real {f('diversity_real')}  ratio "
-             f"{f('diversity_ratio')}" + ("  (below 0.5: mode collapse)" if ratio is not None and ratio < 0.5 else "")]
+    lines = [
+        f"images {res['images']} ({res['lines']} lines)",
+        f"accuracy   hair {f('hair_accuracy')}  eye {f('eye_accuracy')}  joint {f('joint_accuracy')}",
+        f"frechet    generated-real {f('frechet_generated_vs_real')}  real-real floor "
+        f"{f('frechet_real_vs_real')}  ({res['real_images_per_set']} real images per set)",
+        f"diversity  generated {f('diversity_generated')}  real {f('diversity_real')}  ratio "
+        f"{f('diversity_ratio')}" + ("  (below 0.5: mode collapse)" if ratio is not None and ratio < 0.5 else ""),
+    ]
     if "face_rate_generated" in res:
-        lines.append(f"anime face detected  generated {f('face_rate_generated')}  real {f('face_rate_real')}"
-                     if res["face_rate_generated"] is not None else "anime face detection: skipped (no opencv)")
+        lines.append(
+            f"anime face detected  generated {f('face_rate_generated')}  real {f('face_rate_real')}"
+            if res["face_rate_generated"] is not None
+            else "anime face detection: skipped (no opencv)"
+        )
     return "\n".join(lines)
 
 

@@ -42,12 +42,12 @@ class TagSampler:
             self.gen = Generator(cfg.model, len(self.hair_names), len(self.eye_names))
             self.gen.load_state_dict(state["models"][extra.get("sampler", "G_ema")])
         except (KeyError, TypeError, RuntimeError, UserError) as exc:
-            raise UserError(f"{source}: not a hw3_gan generator checkpoint ({type(exc).__name__}: {exc})"
-                            ) from None
+            raise UserError(f"{source}: not a hw3_gan generator checkpoint ({type(exc).__name__}: {exc})") from None
         self.gen.to(device).eval()
         self.device = device
-        self.counts = np.asarray(extra.get("pair_counts", np.ones((len(self.hair_names), len(self.eye_names)))),
-                                 dtype=np.float64)
+        self.counts = np.asarray(
+            extra.get("pair_counts", np.ones((len(self.hair_names), len(self.eye_names)))), dtype=np.float64
+        )
 
     def tag_ids(self, req: TagRequest) -> tuple[int | None, int | None]:
         """Course colour ids → this checkpoint's ids (its lists may be older than ours)."""
@@ -124,8 +124,11 @@ def _main(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m hw3_gan.generate", description=__doc__.split("\n")[0])
     p.add_argument("testing_text", help="course testing file: '<id>,<hair> hair <eye> eyes' per line")
-    p.add_argument("--out", default="samples", help="output folder: its sample_*.jpg and grid.png are written, "
-                                                    "nothing else in it is touched")
+    p.add_argument(
+        "--out",
+        default="samples",
+        help="output folder: its sample_*.jpg and grid.png are written, nothing else in it is touched",
+    )
     p.add_argument("--seed", type=int, default=0, help="noise seed: the same seed gives the same images")
     p.add_argument("--quality", type=int, default=95, help="JPEG quality")
     add_checkpoint_arg(p, HOMEWORK)

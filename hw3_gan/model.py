@@ -46,8 +46,11 @@ class Generator(nn.Module):
         self.hair_embed = nn.Embedding(n_hair, cfg.embed_dim)
         self.eye_embed = nn.Embedding(n_eye, cfg.embed_dim)
         ch = cfg.ngf * 2 ** (n - 1)
-        layers: list[nn.Module] = [nn.ConvTranspose2d(cfg.nz + 2 * cfg.embed_dim, ch, 4, 1, 0, bias=False),
-                                   nn.BatchNorm2d(ch), nn.ReLU(True)]  # (B, ch, 4, 4)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(cfg.nz + 2 * cfg.embed_dim, ch, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(ch),
+            nn.ReLU(True),
+        ]  # (B, ch, 4, 4)
         for _ in range(n - 1):
             layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
             ch //= 2
@@ -95,8 +98,13 @@ class Discriminator(nn.Module):
         proj = (self.hair_proj(hair) * phi).sum(1) + (self.eye_proj(eye) * phi).sum(1)
         return self.psi(phi).squeeze(1) + proj  # (B,)
 
-    def forward(self, x: torch.Tensor, hair: torch.Tensor, eye: torch.Tensor,
-                wrong: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self,
+        x: torch.Tensor,
+        hair: torch.Tensor,
+        eye: torch.Tensor,
+        wrong: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Scores under the given tags and, when ``wrong`` tags are given, under those (same features).
 
         One call does everything so that DistributedDataParallel sees a single forward per step.
@@ -149,8 +157,15 @@ class EMA:
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(gen: Generator, n_hair: int, n_eye: int, batches: int = 8, batch_size: int = 64,
-                          pair_probs: torch.Tensor | None = None, seed: int = 0) -> None:
+def recalibrate_batchnorm(
+    gen: Generator,
+    n_hair: int,
+    n_eye: int,
+    batches: int = 8,
+    batch_size: int = 64,
+    pair_probs: torch.Tensor | None = None,
+    seed: int = 0,
+) -> None:
     """Recompute BatchNorm running statistics for the (averaged) weights the generator now has.
 
     The running statistics collected during training belong to the raw weights, not the EMA ones.
@@ -172,8 +187,9 @@ def recalibrate_batchnorm(gen: Generator, n_hair: int, n_eye: int, batches: int 
     gen.eval()
 
 
-def sample_tags(n: int, n_hair: int, n_eye: int, pair_probs: torch.Tensor | None = None,
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_tags(
+    n: int, n_hair: int, n_eye: int, pair_probs: torch.Tensor | None = None, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Random (hair, eye) pairs from the training distribution (uniform when it is not known)."""
     if pair_probs is None:
         pair_probs = torch.ones(n_hair * n_eye)

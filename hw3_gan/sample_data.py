@@ -22,9 +22,20 @@ from common.errors import run_cli
 from common.files import SAMPLE_MARK, atomic_dir, atomic_write
 from hw3_gan.tags import EYE_COLOURS, HAIR_COLOURS
 
-HAIR_RGB = {"orange": (250, 140, 20), "white": (240, 240, 240), "aqua": (0, 200, 200), "gray": (128, 128, 128),
-            "green": (20, 160, 40), "red": (220, 25, 25), "purple": (130, 20, 170), "pink": (255, 130, 190),
-            "blue": (30, 60, 230), "black": (25, 25, 25), "brown": (120, 70, 25), "blonde": (250, 220, 110)}
+HAIR_RGB = {
+    "orange": (250, 140, 20),
+    "white": (240, 240, 240),
+    "aqua": (0, 200, 200),
+    "gray": (128, 128, 128),
+    "green": (20, 160, 40),
+    "red": (220, 25, 25),
+    "purple": (130, 20, 170),
+    "pink": (255, 130, 190),
+    "blue": (30, 60, 230),
+    "black": (25, 25, 25),
+    "brown": (120, 70, 25),
+    "blonde": (250, 220, 110),
+}
 EYE_RGB = {**{k: v for k, v in HAIR_RGB.items() if k in EYE_COLOURS}, "yellow": (240, 230, 0)}
 SKIN = (250, 215, 190)
 EYE_BOXES = [(30, 42, 12, 26), (30, 42, 38, 52)]  # (top, bottom, left, right) at 64x64
@@ -33,8 +44,9 @@ DEMO_HAIR = ["blue", "red", "blonde"]
 DEMO_EYES = ["green", "blue", "red"]
 
 
-def synthetic_faces(n: int, hair: Sequence[str], eyes: Sequence[str], seed: int = 0, size: int = 64
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def synthetic_faces(
+    n: int, hair: Sequence[str], eyes: Sequence[str], seed: int = 0, size: int = 64
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(n, size, size, 3) uint8 faces and their hair and eye ids (indices into the course lists)."""
     rng = np.random.default_rng(seed)
     h_ids = rng.integers(0, len(hair), n)
@@ -48,10 +60,10 @@ def synthetic_faces(n: int, hair: Sequence[str], eyes: Sequence[str], seed: int 
         img[:fringe] = hair_rgb
         side = rng.integers(4, 10)
         img[:, :side] = hair_rgb
-        img[:, 64 - side:] = hair_rgb
+        img[:, 64 - side :] = hair_rgb
         for top, bottom, left, right in EYE_BOXES:
             img[top:bottom, left:right] = EYE_RGB[eyes[e_ids[i]]]
-            img[top + 3:bottom - 3, left + 4:right - 4] *= 0.6  # a darker pupil
+            img[top + 3 : bottom - 3, left + 4 : right - 4] *= 0.6  # a darker pupil
         img += rng.normal(0, 6, img.shape)
         images[i] = np.clip(img, 0, 255).astype(np.uint8)
     if size != 64:
@@ -66,13 +78,20 @@ def judge_colours(images: np.ndarray, hair: Sequence[str], eyes: Sequence[str]) 
     ``eyes`` to the mean colour of the hair region and of the eye boxes. Works at any size."""
     s = images.shape[1] / 64
     x = images.astype(np.float64)
-    hair_mean = x[:, : max(1, int(16 * s)), int(12 * s): int(52 * s)].mean((1, 2))
-    eye_mean = np.mean([x[:, int(t * s): int(b * s), int(lft * s): int(r * s)].mean((1, 2))
-                        for t, b, lft, r in EYE_BOXES], axis=0) / 0.914  # undo the darker pupils
+    hair_mean = x[:, : max(1, int(16 * s)), int(12 * s) : int(52 * s)].mean((1, 2))
+    eye_mean = (
+        np.mean(
+            [x[:, int(t * s) : int(b * s), int(lft * s) : int(r * s)].mean((1, 2)) for t, b, lft, r in EYE_BOXES],
+            axis=0,
+        )
+        / 0.914
+    )  # undo the darker pupils
+
     def nearest(means: np.ndarray, names: Sequence[str], rgb: dict, ids: list[str]) -> np.ndarray:
         palette = np.array([rgb[n] for n in names], np.float64)
         best = ((means[:, None] - palette[None]) ** 2).sum(-1).argmin(1)
         return np.array([ids.index(names[k]) for k in best])
+
     return nearest(hair_mean, hair, HAIR_RGB, HAIR_COLOURS), nearest(eye_mean, eyes, EYE_RGB, EYE_COLOURS)
 
 
@@ -85,8 +104,14 @@ def _jpeg(img: np.ndarray, size: int) -> bytes:
     return buf.getvalue()
 
 
-def write_sample_data(out: str | Path, n: int = 400, fmt: str = "2018", seed: int = 0,
-                      hair: Sequence[str] = DEMO_HAIR, eyes: Sequence[str] = DEMO_EYES) -> Path:
+def write_sample_data(
+    out: str | Path,
+    n: int = 400,
+    fmt: str = "2018",
+    seed: int = 0,
+    hair: Sequence[str] = DEMO_HAIR,
+    eyes: Sequence[str] = DEMO_EYES,
+) -> Path:
     """Write ``extra_data/`` (2018) or ``faces/`` + ``tags_clean.csv`` (2017) plus testing texts; returns
     the data folder."""
     out = Path(out)
@@ -103,11 +128,14 @@ def write_sample_data(out: str | Path, n: int = 400, fmt: str = "2018", seed: in
                 lines.append(f"{ident},{hair_tag} {eye_tag}")
             else:
                 items = [f"{hair_tag}:{1000 + 37 * i}", "long hair:195231", f"{eye_tag}:{500 + i}", "smile:36211"]
-                lines.append(f"{ident}," + "\t".join(items[i % 3:] + items[: i % 3]))
+                lines.append(f"{ident}," + "\t".join(items[i % 3 :] + items[: i % 3]))
             (image_dir / f"{ident}.jpg").write_bytes(_jpeg(images[i], 64 if fmt == "2018" else 96))
         # Real quirks: a tag line whose image is missing; 2017 lines that are not one clean pair.
-        lines.append(f"{int(ids[-1]) + 5},{HAIR_COLOURS[h_ids[0]]} hair {EYE_COLOURS[e_ids[0]]} eyes"
-                     if fmt == "2018" else f"{int(ids[-1]) + 5},blue hair:10\tred eyes:5")
+        lines.append(
+            f"{int(ids[-1]) + 5},{HAIR_COLOURS[h_ids[0]]} hair {EYE_COLOURS[e_ids[0]]} eyes"
+            if fmt == "2018"
+            else f"{int(ids[-1]) + 5},blue hair:10\tred eyes:5"
+        )
         if fmt == "2017":
             lines += [f"{int(ids[-1]) + 8},blue hair:10\tred hair:9\tred eyes:5", f"{int(ids[-1]) + 9},smile:4\t"]
         with atomic_write(tmp / ("tags.csv" if fmt == "2018" else "tags_clean.csv"), newline="\n") as f:

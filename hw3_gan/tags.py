@@ -14,8 +14,7 @@ from pathlib import Path
 from common.errors import UserError, where
 from common.text import read_lines
 
-HAIR_COLOURS = ["orange", "white", "aqua", "gray", "green", "red", "purple", "pink", "blue", "black",
-                "brown", "blonde"]
+HAIR_COLOURS = ["orange", "white", "aqua", "gray", "green", "red", "purple", "pink", "blue", "black", "brown", "blonde"]
 # Gray eyes were a 2017 tag; the 2018 extra_data has none, so a model trained on it cannot draw them.
 EYE_COLOURS = ["black", "orange", "pink", "yellow", "aqua", "purple", "green", "brown", "red", "blue", "gray"]
 ALIASES = {"grey": "gray", "blond": "blonde"}
@@ -97,5 +96,6 @@ def read_testing_text(path: str | os.PathLike) -> list[TagRequest]:
 
 def describe(hair: int | None, eye: int | None) -> str:
     parts = ([f"{HAIR_COLOURS[hair]} hair"] if hair is not None else []) + (
-        [f"{EYE_COLOURS[eye]} eyes"] if eye is not None else [])
+        [f"{EYE_COLOURS[eye]} eyes"] if eye is not None else []
+    )
     return " ".join(parts)

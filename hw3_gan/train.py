@@ -34,8 +34,18 @@ from hw3_gan.tags import EYE_COLOURS, HAIR_COLOURS, describe
 
 N_HAIR, N_EYE = len(HAIR_COLOURS), len(EYE_COLOURS)
 # Tag pairs of the per-epoch grid (one row each): the course's test pairs first, then contrasts.
-GRID_PAIRS = [("blue", "blue"), ("blue", "green"), ("blue", "red"), ("green", "blue"), ("green", "red"),
-              ("blonde", "purple"), ("pink", "aqua"), ("black", "yellow"), ("white", "brown"), ("orange", "pink")]
+GRID_PAIRS = [
+    ("blue", "blue"),
+    ("blue", "green"),
+    ("blue", "red"),
+    ("green", "blue"),
+    ("green", "red"),
+    ("blonde", "purple"),
+    ("pink", "aqua"),
+    ("black", "yellow"),
+    ("white", "brown"),
+    ("orange", "pink"),
+]
 
 
 def wrong_tags(hair: torch.Tensor, eye: torch.Tensor, n_hair: int, n_eye: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -46,29 +56,39 @@ def wrong_tags(hair: torch.Tensor, eye: torch.Tensor, n_hair: int, n_eye: int) -
     return torch.where(kind != 1, new_hair, hair), torch.where(kind != 0, new_eye, eye)
 
 
-def d_loss(D: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor, hair: torch.Tensor, eye: torch.Tensor,
-           cfg: TrainConfig, penalise: bool, n_hair: int, n_eye: int) -> tuple[torch.Tensor, dict]:
+def d_loss(
+    D: torch.nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    hair: torch.Tensor,
+    eye: torch.Tensor,
+    cfg: TrainConfig,
+    penalise: bool,
+    n_hair: int,
+    n_eye: int,
+) -> tuple[torch.Tensor, dict]:
     """Discriminator loss for one batch, with the gradient penalty when ``penalise``."""
     b = real.shape[0]
     if penalise and cfg.penalty == "dragan":
         # DRAGAN (Kodali et al.): keep gradients near norm 1 in a noisy neighbourhood of the data.
         x_hat = (real + 0.5 * real.std() * torch.rand_like(real)).requires_grad_(True)
         out, _ = D(x_hat, hair, eye)
-        grad, = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+        (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
         pen = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
         real = real.detach()
     elif penalise and cfg.penalty == "r1":
         real = real.detach().requires_grad_(True)
     x = torch.cat([real, fake])
     wrong = wrong_tags(hair, eye, n_hair, n_eye)
-    scores, wrong_scores = D(x, torch.cat([hair, hair]), torch.cat([eye, eye]),
-                             (torch.cat([wrong[0], hair]), torch.cat([wrong[1], eye])))
+    scores, wrong_scores = D(
+        x, torch.cat([hair, hair]), torch.cat([eye, eye]), (torch.cat([wrong[0], hair]), torch.cat([wrong[1], eye]))
+    )
     s_real, s_fake, s_wrong = scores[:b], scores[b:], wrong_scores[:b]
     loss = F.softplus(-s_real).mean() + F.softplus(s_fake).mean() + cfg.wrong_weight * F.softplus(s_wrong).mean()
     stats = {"d_real": s_real.mean().item(), "d_fake": s_fake.mean().item(), "d_wrong": s_wrong.mean().item()}
     if penalise and cfg.penalty == "r1":
         # R1 (Mescheder et al.): penalise the gradient on real data; reuses the forward above.
-        grad, = torch.autograd.grad(s_real.float().sum(), real, create_graph=True)
+        (grad,) = torch.autograd.grad(s_real.float().sum(), real, create_graph=True)
         pen = grad.pow(2).flatten(1).sum(1).mean() * 0.5
     if penalise and cfg.penalty != "none":
         loss = loss + cfg.penalty_weight * cfg.penalty_every * pen
@@ -76,8 +96,9 @@ def d_loss(D: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor, hair: tor
     return loss, stats
 
 
-def g_loss(G: torch.nn.Module, D: torch.nn.Module, z: torch.Tensor, hair: torch.Tensor, eye: torch.Tensor,
-           cfg: TrainConfig) -> tuple[torch.Tensor, dict]:
+def g_loss(
+    G: torch.nn.Module, D: torch.nn.Module, z: torch.Tensor, hair: torch.Tensor, eye: torch.Tensor, cfg: TrainConfig
+) -> tuple[torch.Tensor, dict]:
     """Non-saturating generator loss, plus the mode-seeking term when ``cfg.mode_seeking`` > 0.
 
     Mode seeking (Mao et al. 2019): the second half of the batch repeats the first half's tags with
@@ -109,8 +130,10 @@ class Batches:
         self.hair, self.eye = torch.from_numpy(data.hair), torch.from_numpy(data.eye)
         self.per_epoch = len(data) // (batch_size * world)
         if self.per_epoch == 0:
-            raise UserError(f"{data.source}: {len(data)} training images, fewer than one batch of "
-                            f"{batch_size * world}; lower train.batch_size")
+            raise UserError(
+                f"{data.source}: {len(data)} training images, fewer than one batch of "
+                f"{batch_size * world}; lower train.batch_size"
+            )
 
     def epoch(self, epoch: int, start: int = 0):
         g = torch.Generator().manual_seed(self.seed * 1000003 + epoch)
@@ -124,8 +147,9 @@ class Batches:
             yield x, self.hair[idx], self.eye[idx]
 
 
-def grid_inputs(n: int, nz: int, pair_counts: np.ndarray, rows: int = 10
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def grid_inputs(
+    n: int, nz: int, pair_counts: np.ndarray, rows: int = 10
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Fixed noise × fixed tag pairs, the same every epoch, so grids show progress.
 
     The pairs are those of GRID_PAIRS the data has, then the data's most common other pairs.
@@ -177,8 +201,13 @@ def build(cfg: Config, device: torch.device) -> Nets:
     except ValueError as exc:
         raise UserError(f"model config: {exc}") from None
     betas = tuple(cfg.train.betas)
-    return Nets(gen, disc, torch.optim.Adam(gen.parameters(), cfg.train.lr_g, betas=betas),
-                torch.optim.Adam(disc.parameters(), cfg.train.lr_d, betas=betas), EMA(gen, cfg.train.ema_decay))
+    return Nets(
+        gen,
+        disc,
+        torch.optim.Adam(gen.parameters(), cfg.train.lr_g, betas=betas),
+        torch.optim.Adam(disc.parameters(), cfg.train.lr_d, betas=betas),
+        EMA(gen, cfg.train.ema_decay),
+    )
 
 
 def load_training_data(run: Run[Config]) -> FaceData:
@@ -200,8 +229,16 @@ def restore(run: Run[Config], nets: Nets) -> LoopState:
     return LoopState(saved["step"], saved["epoch"])
 
 
-def train_step(nets: Nets, gen_ddp: torch.nn.Module, disc_ddp: torch.nn.Module, x: torch.Tensor,
-               hair: torch.Tensor, eye: torch.Tensor, cfg: Config, step: int) -> dict[str, float]:
+def train_step(
+    nets: Nets,
+    gen_ddp: torch.nn.Module,
+    disc_ddp: torch.nn.Module,
+    x: torch.Tensor,
+    hair: torch.Tensor,
+    eye: torch.Tensor,
+    cfg: Config,
+    step: int,
+) -> dict[str, float]:
     """One discriminator step, then one generator step, then the EMA update: losses and statistics.
 
     ``gen_ddp`` / ``disc_ddp`` are the models as the processes share them (DDP-wrapped under torchrun).
@@ -230,8 +267,15 @@ def train_step(nets: Nets, gen_ddp: torch.nn.Module, disc_ddp: torch.nn.Module, 
     return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), **stats}
 
 
-def save(run: Run[Config], nets: Nets, loop: LoopState, pair_counts: np.ndarray, train_images: int,
-         fixed: list[torch.Tensor], is_best: bool) -> None:
+def save(
+    run: Run[Config],
+    nets: Nets,
+    loop: LoopState,
+    pair_counts: np.ndarray,
+    train_images: int,
+    fixed: list[torch.Tensor],
+    is_best: bool,
+) -> None:
     """Checkpoint (BatchNorm statistics re-estimated for the EMA weights first) and this epoch's grid."""
     if not run.env.is_main:
         return
@@ -239,17 +283,31 @@ def save(run: Run[Config], nets: Nets, loop: LoopState, pair_counts: np.ndarray,
     sampler = nets.ema.model if train.ema else nets.gen
     if train.ema:
         recalibrate_batchnorm(nets.ema.model, N_HAIR, N_EYE, pair_probs=torch.from_numpy(pair_counts).float())
-    state = make_state(HOMEWORK, models=nets.models(), optimizers=nets.optimizers(), step=loop.step,
-                       epoch=loop.epoch, config=config_to_dict(run.cfg),
-                       extra={"hair_colours": HAIR_COLOURS, "eye_colours": EYE_COLOURS,
-                              "pair_counts": pair_counts.tolist(), "sampler": "G_ema" if train.ema else "G",
-                              "train_images": train_images})
+    state = make_state(
+        HOMEWORK,
+        models=nets.models(),
+        optimizers=nets.optimizers(),
+        step=loop.step,
+        epoch=loop.epoch,
+        config=config_to_dict(run.cfg),
+        extra={
+            "hair_colours": HAIR_COLOURS,
+            "eye_colours": EYE_COLOURS,
+            "pair_counts": pair_counts.tolist(),
+            "sampler": "G_ema" if train.ema else "G",
+            "train_images": train_images,
+        },
+    )
     run.ckpt.save(state, is_best)
     with torch.no_grad():
         sampler.eval()
-        hair, eye = (t[::train.grid_noise].tolist() for t in fixed[1:])
-        save_grid(to_uint8(sampler(*fixed)), train.grid_noise, run.run_dir / "grids" / f"epoch_{loop.epoch:03d}.png",
-                  labels=[describe(h, e) for h, e in zip(hair, eye)])
+        hair, eye = (t[:: train.grid_noise].tolist() for t in fixed[1:])
+        save_grid(
+            to_uint8(sampler(*fixed)),
+            train.grid_noise,
+            run.run_dir / "grids" / f"epoch_{loop.epoch:03d}.png",
+            labels=[describe(h, e) for h, e in zip(hair, eye)],
+        )
 
 
 def train_gan(run: Run[Config]) -> None:
@@ -258,16 +316,16 @@ def train_gan(run: Run[Config]) -> None:
     train_data = load_training_data(run)
     loop = restore(run, nets)
     gen_ddp, disc_ddp = wrap_model(nets.gen, env, device), wrap_model(nets.disc, env, device)
-    batches = Batches(train_data, cfg.train.batch_size, cfg.seed, env.rank, env.world_size, cfg.model.image_size,
-                      cfg.data.flip)
+    batches = Batches(
+        train_data, cfg.train.batch_size, cfg.seed, env.rank, env.world_size, cfg.model.image_size, cfg.data.flip
+    )
     pair_counts = train_data.pair_counts()
     total_steps = cfg.train.epochs * batches.per_epoch
     if cfg.train.max_steps:
         total_steps = min(total_steps, cfg.train.max_steps)
     fixed = [t.to(device) for t in grid_inputs(cfg.train.grid_noise, cfg.model.nz, pair_counts)]
     start, seen, budget = time.time(), 0, TimeBudget(cfg.train.max_minutes, env)
-    bar = progress(total=total_steps, initial=loop.step, desc=HOMEWORK, unit="step",
-                   quiet=run.quiet or not env.is_main)
+    bar = progress(total=total_steps, initial=loop.step, desc=HOMEWORK, unit="step", quiet=run.quiet or not env.is_main)
     stopped = False
     while loop.step < total_steps and not stopped:
         sums: dict[str, float] = {}
@@ -280,8 +338,11 @@ def train_gan(run: Run[Config]) -> None:
                 sums[k] = sums.get(k, 0.0) + v
                 counts[k] = counts.get(k, 0) + 1
             bar.update(1)
-            bar.set_postfix(loss_d=f"{stats['loss_d']:.3f}", loss_g=f"{stats['loss_g']:.3f}",
-                            img_s=f"{seen / (time.time() - start):.0f}")
+            bar.set_postfix(
+                loss_d=f"{stats['loss_d']:.3f}",
+                loss_g=f"{stats['loss_g']:.3f}",
+                img_s=f"{seen / (time.time() - start):.0f}",
+            )
             late = budget.spent()
             if loop.step >= total_steps or late:
                 stopped = loop.step < total_steps
@@ -292,8 +353,11 @@ def train_gan(run: Run[Config]) -> None:
         means = {k: all_reduce_mean(v / counts[k], env) for k, v in sums.items()}
         rate = seen / (time.time() - start)
         run.log.log(loop.step, epoch=loop.epoch, images_per_s=rate, **means)
-        run.say(f"epoch {loop.epoch} step {loop.step}: " + " ".join(f"{k} {v:.3f}" for k, v in means.items())
-                + f", {rate:.0f} images/s")
+        run.say(
+            f"epoch {loop.epoch} step {loop.step}: "
+            + " ".join(f"{k} {v:.3f}" for k, v in means.items())
+            + f", {rate:.0f} images/s"
+        )
         # GAN losses do not say which epoch samples best; the newest weights are kept as best.pt.
         save(run, nets, loop, pair_counts, len(train_data), fixed, is_best=True)
     bar.close()

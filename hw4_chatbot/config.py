@@ -100,8 +100,9 @@ class Chatbot:
     backward_vocab: Vocab | None = None  # when the backward model has its own vocabulary
 
 
-def _build(state_models: dict, name: str, itos: list[str], model_cfg: dict, source: str,
-           device: torch.device) -> Seq2Seq:
+def _build(
+    state_models: dict, name: str, itos: list[str], model_cfg: dict, source: str, device: torch.device
+) -> Seq2Seq:
     try:
         mcfg = config_from_dict(ModelConfig, model_cfg)
         model = Seq2Seq(len(itos), mcfg)

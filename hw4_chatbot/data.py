@@ -26,14 +26,27 @@ SEP = "+++$+++"
 # Generic replies (Li et al. 2016's list of dull responses plus the usual suspects of Cornell
 # models). Used both by the ease-of-answering reward and by the dull-reply-rate metric.
 DULL_REPLIES = (
-    "i don't know .", "i don't know what you're talking about .", "i don't know what you mean .",
-    "you don't know .", "you know what i mean .", "i know what you mean .", "you know what i'm saying .",
-    "you don't know anything .", "i'm not sure .", "i don't think so .", "i'm sorry .", "i know .",
-    "what ?", "nothing .", "i don't know , i don't know .",
+    "i don't know .",
+    "i don't know what you're talking about .",
+    "i don't know what you mean .",
+    "you don't know .",
+    "you know what i mean .",
+    "i know what you mean .",
+    "you know what i'm saying .",
+    "you don't know anything .",
+    "i'm not sure .",
+    "i don't think so .",
+    "i'm sorry .",
+    "i know .",
+    "what ?",
+    "nothing .",
+    "i don't know , i don't know .",
 )
 SOURCES = {
-    "cornell_pairs": "hw4/cornell_pairs", "cornell": "hw4/cornell",
-    "opensubtitles": "hw4/opensubtitles/chat.in", "movie_subtitles": "hw4/movie_subtitles/chat.in",
+    "cornell_pairs": "hw4/cornell_pairs",
+    "cornell": "hw4/cornell",
+    "opensubtitles": "hw4/opensubtitles/chat.in",
+    "movie_subtitles": "hw4/movie_subtitles/chat.in",
 }
 
 
@@ -121,7 +134,7 @@ def tokenize_pairs(pairs: list[tuple[str, str]], cfg: DataConfig) -> list[tuple[
         if cfg.reverse:
             qt, rt = rt, qt
         if qt and rt:
-            out.append((qt[-cfg.max_query_len:], rt[: cfg.max_reply_len]))
+            out.append((qt[-cfg.max_query_len :], rt[: cfg.max_reply_len]))
     return out
 
 
@@ -131,7 +144,7 @@ def split(items: list, cfg: DataConfig) -> tuple[list, list, list]:
     n_valid = max(1, int(len(items) * cfg.valid_fraction))
     n_test = max(1, int(len(items) * cfg.test_fraction))
     pick = lambda idx: [items[i] for i in idx]  # noqa: E731
-    return pick(order[n_valid + n_test:]), pick(order[:n_valid]), pick(order[n_valid:n_valid + n_test])
+    return pick(order[n_valid + n_test :]), pick(order[:n_valid]), pick(order[n_valid : n_valid + n_test])
 
 
 def build_vocab(pairs: list[tuple[list[str], list[str]]], cfg: DataConfig) -> Vocab:
@@ -177,5 +190,9 @@ class PairBatches:
     def batch(self, idx: list[int], device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
         src, src_len = pad_batch([self.src[i] for i in idx], self.vocab.pad_id)
         tgt, _ = pad_batch([self.tgt[i] for i in idx], self.vocab.pad_id)
-        return {"src": src.to(device), "src_len": src_len, "tgt_in": tgt[:, :-1].to(device),
-                "tgt_out": tgt[:, 1:].to(device)}
+        return {
+            "src": src.to(device),
+            "src_len": src_len,
+            "tgt_in": tgt[:, :-1].to(device),
+            "tgt_out": tgt[:, 1:].to(device),
+        }

@@ -33,8 +33,8 @@ def _blocked(seq: list[int], n: int) -> set[int]:
     """Tokens that would complete an n-gram already in ``seq``."""
     if n <= 0 or len(seq) < n:
         return set()
-    prefix = tuple(seq[len(seq) - n + 1:])
-    return {seq[i + n - 1] for i in range(len(seq) - n + 1) if tuple(seq[i:i + n - 1]) == prefix}
+    prefix = tuple(seq[len(seq) - n + 1 :])
+    return {seq[i + n - 1] for i in range(len(seq) - n + 1) if tuple(seq[i : i + n - 1]) == prefix}
 
 
 def _apply_rules(logp: torch.Tensor, seqs: list[list[int]], cfg: DecodeConfig, eos_id: int) -> torch.Tensor:
@@ -49,9 +49,16 @@ def _apply_rules(logp: torch.Tensor, seqs: list[list[int]], cfg: DecodeConfig, e
 
 
 @torch.no_grad()
-def greedy_or_sample(model: Seq2Seq, src: torch.Tensor, src_len: torch.Tensor, cfg: DecodeConfig,
-                     bos_id: int = 1, eos_id: int = 2, sample: bool = False,
-                     generator: torch.Generator | None = None) -> list[list[int]]:
+def greedy_or_sample(
+    model: Seq2Seq,
+    src: torch.Tensor,
+    src_len: torch.Tensor,
+    cfg: DecodeConfig,
+    bos_id: int = 1,
+    eos_id: int = 2,
+    sample: bool = False,
+    generator: torch.Generator | None = None,
+) -> list[list[int]]:
     """One reply (ids, without ``<eos>``) per row of ``src``."""
     memory, state = model.encode(src, src_len)
     batch = src.size(0)
@@ -81,8 +88,9 @@ def greedy_or_sample(model: Seq2Seq, src: torch.Tensor, src_len: torch.Tensor, c
 
 
 @torch.no_grad()
-def beam_search(model: Seq2Seq, src: torch.Tensor, src_len: torch.Tensor, cfg: DecodeConfig,
-                bos_id: int = 1, eos_id: int = 2) -> list[list[tuple[float, float, list[int]]]]:
+def beam_search(
+    model: Seq2Seq, src: torch.Tensor, src_len: torch.Tensor, cfg: DecodeConfig, bos_id: int = 1, eos_id: int = 2
+) -> list[list[tuple[float, float, list[int]]]]:
     """Per row of ``src`` its finished hypotheses ``(normalised score, logp, ids)``, best first."""
     k, batch = cfg.beam, src.size(0)
     memory, state = model.encode(src, src_len)
@@ -134,9 +142,16 @@ def beam_search(model: Seq2Seq, src: torch.Tensor, src_len: torch.Tensor, cfg: D
 
 
 @torch.no_grad()
-def mmi_rerank(backward: Seq2Seq, queries: list[list[int]], hyps: list[list[tuple[float, float, list[int]]]],
-               weight: float, bos_id: int = 1, eos_id: int = 2, max_query_len: int = 20,
-               mapping: list[int] | None = None) -> list[list[int]]:
+def mmi_rerank(
+    backward: Seq2Seq,
+    queries: list[list[int]],
+    hyps: list[list[tuple[float, float, list[int]]]],
+    weight: float,
+    bos_id: int = 1,
+    eos_id: int = 2,
+    max_query_len: int = 20,
+    mapping: list[int] | None = None,
+) -> list[list[int]]:
     """Pick from each n-best list by ``score + weight * log p(query | reply) / len(query)``.
 
     ``mapping`` translates ids into the backward model's vocabulary when it has its own.
@@ -166,9 +181,16 @@ def mmi_rerank(backward: Seq2Seq, queries: list[list[int]], hyps: list[list[tupl
     return [ids for _, ids in best]
 
 
-def decode_batch(model: Seq2Seq, src: torch.Tensor, src_len: torch.Tensor, cfg: DecodeConfig,
-                 backward: Seq2Seq | None = None, bos_id: int = 1, eos_id: int = 2,
-                 mapping: list[int] | None = None) -> list[list[int]]:
+def decode_batch(
+    model: Seq2Seq,
+    src: torch.Tensor,
+    src_len: torch.Tensor,
+    cfg: DecodeConfig,
+    backward: Seq2Seq | None = None,
+    bos_id: int = 1,
+    eos_id: int = 2,
+    mapping: list[int] | None = None,
+) -> list[list[int]]:
     """Replies for a batch under ``cfg.strategy``."""
     if cfg.strategy == "beam":
         hyps = beam_search(model, src, src_len, cfg, bos_id, eos_id)

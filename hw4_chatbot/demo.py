@@ -32,10 +32,25 @@ def _main(args: argparse.Namespace) -> int:
     runs = {k: fresh_run_dir(out / "runs" / k) for k in ("s2s", "backward", "rl")}
     steps = [
         ["--config", str(CONFIGS / "tiny.yaml"), "--run-dir", str(runs["s2s"]), *common],
-        ["--config", str(CONFIGS / "tiny.yaml"), "--run-dir", str(runs["backward"]), *common, "data.reverse=true",
-         "train.epochs=4"],
-        ["--config", str(CONFIGS / "tiny_rl.yaml"), "--run-dir", str(runs["rl"]), "--quiet", "--set",
-         f"rl.init_checkpoint={runs['s2s'] / 'best.pt'}", f"rl.backward_checkpoint={runs['backward'] / 'best.pt'}"],
+        [
+            "--config",
+            str(CONFIGS / "tiny.yaml"),
+            "--run-dir",
+            str(runs["backward"]),
+            *common,
+            "data.reverse=true",
+            "train.epochs=4",
+        ],
+        [
+            "--config",
+            str(CONFIGS / "tiny_rl.yaml"),
+            "--run-dir",
+            str(runs["rl"]),
+            "--quiet",
+            "--set",
+            f"rl.init_checkpoint={runs['s2s'] / 'best.pt'}",
+            f"rl.backward_checkpoint={runs['backward'] / 'best.pt'}",
+        ],
     ]
     for argv in steps:
         if train.main(argv):
@@ -47,9 +62,25 @@ def _main(args: argparse.Namespace) -> int:
             return 1
         outputs.append(target)
     table = out / "metrics.md"
-    code = evaluate.main(["--models", "S2S", "S2S-beam5", "RL", "BEST", "--s2s", str(runs["s2s"] / "best.pt"),
-                          "--rl", str(runs["rl"] / "best.pt"), "--latency-n", "20", "--limit", "200",
-                          "--out", str(table)])
+    code = evaluate.main(
+        [
+            "--models",
+            "S2S",
+            "S2S-beam5",
+            "RL",
+            "BEST",
+            "--s2s",
+            str(runs["s2s"] / "best.pt"),
+            "--rl",
+            str(runs["rl"] / "best.pt"),
+            "--latency-n",
+            "20",
+            "--limit",
+            "200",
+            "--out",
+            str(table),
+        ]
+    )
     if code:
         return code
     print(f"\ninput: {inputs}")

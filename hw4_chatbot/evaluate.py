@@ -37,10 +37,11 @@ def perplexity(model: torch.nn.Module, data: PairBatches, device: torch.device, 
     nll, tokens = 0.0, 0
     order = sorted(range(len(data)), key=lambda i: len(data.src[i]))
     for start in range(0, len(order), batch_size):
-        b = data.batch(order[start:start + batch_size], device)
+        b = data.batch(order[start : start + batch_size], device)
         logits = model(b["src"], b["src_len"], b["tgt_in"]).float()
-        nll += F.cross_entropy(logits.flatten(0, 1), b["tgt_out"].flatten(), ignore_index=data.vocab.pad_id,
-                               reduction="sum").item()
+        nll += F.cross_entropy(
+            logits.flatten(0, 1), b["tgt_out"].flatten(), ignore_index=data.vocab.pad_id, reduction="sum"
+        ).item()
         tokens += int((b["tgt_out"] != data.vocab.pad_id).sum())
     model.train(was_training)
     return math.exp(nll / max(tokens, 1))
@@ -48,7 +49,7 @@ def perplexity(model: torch.nn.Module, data: PairBatches, device: torch.device, 
 
 def distinct(replies: list[list[str]], n: int) -> float:
     """Distinct n-grams over all n-grams of all replies (Li et al. 2016a); 0 when there are none."""
-    grams = [tuple(r[i:i + n]) for r in replies for i in range(len(r) - n + 1)]
+    grams = [tuple(r[i : i + n]) for r in replies for i in range(len(r) - n + 1)]
     return len(set(grams)) / len(grams) if grams else 0.0
 
 
@@ -70,8 +71,8 @@ def corpus_bleu(hyps: list[list[str]], refs: list[list[str]], max_n: int = 4) ->
     for h, r in zip(hyps, refs):
         hyp_len, ref_len = hyp_len + len(h), ref_len + len(r)
         for n in range(1, max_n + 1):
-            hc = Counter(tuple(h[i:i + n]) for i in range(len(h) - n + 1))
-            rc = Counter(tuple(r[i:i + n]) for i in range(len(r) - n + 1))
+            hc = Counter(tuple(h[i : i + n]) for i in range(len(h) - n + 1))
+            rc = Counter(tuple(r[i : i + n]) for i in range(len(r) - n + 1))
             match[n - 1] += sum(min(c, rc[g]) for g, c in hc.items())
             total[n - 1] += max(len(h) - n + 1, 0)
     if hyp_len == 0 or any(t == 0 for t in total):
@@ -82,9 +83,14 @@ def corpus_bleu(hyps: list[list[str]], refs: list[list[str]], max_n: int = 4) ->
 
 
 def reply_metrics(replies: list[list[str]], refs: list[list[str]]) -> dict[str, float]:
-    return {"distinct1": distinct(replies, 1), "distinct2": distinct(replies, 2),
-            "length": sum(map(len, replies)) / max(len(replies), 1), "dull": dull_rate(replies),
-            "top_share": top_reply_share(replies), "bleu": corpus_bleu(replies, refs)}
+    return {
+        "distinct1": distinct(replies, 1),
+        "distinct2": distinct(replies, 2),
+        "length": sum(map(len, replies)) / max(len(replies), 1),
+        "dull": dull_rate(replies),
+        "top_share": top_reply_share(replies),
+        "bleu": corpus_bleu(replies, refs),
+    }
 
 
 def latency_ms(responder: object, queries: list[list[str]]) -> float:
@@ -96,8 +102,15 @@ def latency_ms(responder: object, queries: list[list[str]]) -> float:
     return 1000 * (time.perf_counter() - start) / max(len(queries), 1)
 
 
-def evaluate_models(names: list[str], s2s: str | None, rl: str | None, backward: str | None,
-                    device: torch.device, limit: int = 0, latency_n: int = 100) -> tuple[list[dict], dict]:
+def evaluate_models(
+    names: list[str],
+    s2s: str | None,
+    rl: str | None,
+    backward: str | None,
+    device: torch.device,
+    limit: int = 0,
+    latency_n: int = 100,
+) -> tuple[list[dict], dict]:
     """Rows of metrics (one per preset name) and the sample replies of each, on the S2S run's test split."""
     # here, not at the top: the metrics above serve training, which never loads the prediction set-up
     from hw4_chatbot.predict import open_responder, preset
@@ -105,8 +118,9 @@ def evaluate_models(names: list[str], s2s: str | None, rl: str | None, backward:
     rows, samples, test, cache = [], {}, None, {}
     for name in names:
         kind = preset(name).model
-        responder = open_responder(name, s2s if kind == "s2s" else rl, backward, device,
-                                   flag="--s2s" if kind == "s2s" else "--rl")
+        responder = open_responder(
+            name, s2s if kind == "s2s" else rl, backward, device, flag="--s2s" if kind == "s2s" else "--rl"
+        )
         if test is None:
             test = load_splits(responder.bot.cfg.data).test
             test = test[:limit] if limit else test
@@ -119,8 +133,13 @@ def evaluate_models(names: list[str], s2s: str | None, rl: str | None, backward:
         t0 = time.perf_counter()
         replies = responder.reply_ids(queries)
         batched_ms = 1000 * (time.perf_counter() - t0) / len(queries)
-        row = {"model": name, "ppl": cache[key], **reply_metrics(replies, refs),
-               "latency_ms": latency_ms(responder, queries[:latency_n]), "batched_ms": batched_ms}
+        row = {
+            "model": name,
+            "ppl": cache[key],
+            **reply_metrics(replies, refs),
+            "latency_ms": latency_ms(responder, queries[:latency_n]),
+            "batched_ms": batched_ms,
+        }
         rows.append(row)
         samples[name] = replies
         say(format_row(row))
@@ -142,8 +161,7 @@ def markdown_table(rows: list[dict]) -> str:
 def _main(args: argparse.Namespace) -> int:
     device = start_inference(args.device, args.threads)
     check_outputs([args.out], [args.s2s, args.rl, args.backward])
-    rows, _ = evaluate_models(args.models, args.s2s, args.rl, args.backward, device,
-                              args.limit, args.latency_n)
+    rows, _ = evaluate_models(args.models, args.s2s, args.rl, args.backward, device, args.limit, args.latency_n)
     table = markdown_table(rows)
     print(table, end="")
     if args.out:
@@ -154,8 +172,12 @@ def _main(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m hw4_chatbot.evaluate", description=__doc__.split("\n")[0])
-    p.add_argument("--models", nargs="+", default=["S2S", "S2S-beam5", "RL", "RL-beam5", "BEST"],
-                   help="presets from configs/presets.yaml")
+    p.add_argument(
+        "--models",
+        nargs="+",
+        default=["S2S", "S2S-beam5", "RL", "RL-beam5", "BEST"],
+        help="presets from configs/presets.yaml",
+    )
     p.add_argument("--s2s", help="S2S checkpoint (default: newest s2s best.pt)")
     p.add_argument("--rl", help="RL checkpoint (default: newest rl best.pt)")
     p.add_argument("--backward", help="backward model for MMI presets (default: the one inside the RL checkpoint)")

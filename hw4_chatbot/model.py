@@ -99,8 +99,9 @@ class Seq2Seq(nn.Module):
         h, state = self.decoder(self.embed(tokens).unsqueeze(1), state)
         return torch.log_softmax(self._attend(h, memory).squeeze(1).float(), dim=-1), state
 
-    def sequence_logprob(self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor,
-                         tgt_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def sequence_logprob(
+        self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor, tgt_out: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Summed log p(tgt | src) per row ``(B,)`` and the number of target tokens ``(B,)``."""
         logits = self(src, src_len, tgt_in).float()
         logp = -F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=self.pad_id, reduction="none")

@@ -82,10 +82,18 @@ class Responder:
         order = sorted(range(len(queries)), key=lambda i: len(queries[i]))
         out: list[list[str]] = [[] for _ in queries]
         for start in range(0, len(order), self.batch_size):
-            idx = order[start:start + self.batch_size]
+            idx = order[start : start + self.batch_size]
             src, src_len = pad_batch([encode_query(vocab, queries[i], max_q) for i in idx], vocab.pad_id)
-            ids = decode_batch(self.bot.model, src.to(self.device), src_len, self.decode, self.bot.backward,
-                               vocab.bos_id, vocab.eos_id, self.mapping)
+            ids = decode_batch(
+                self.bot.model,
+                src.to(self.device),
+                src_len,
+                self.decode,
+                self.bot.backward,
+                vocab.bos_id,
+                vocab.eos_id,
+                self.mapping,
+            )
             for i, reply in zip(idx, ids):
                 out[i] = vocab.decode(reply)
         return out
@@ -99,8 +107,14 @@ def detokenize(tokens: list[str]) -> str:
     return " ".join(tokens) if tokens else "..."
 
 
-def open_responder(name: str, checkpoint: str | None, backward: str | None, device: torch.device,
-                   overrides: Sequence[str] = (), flag: str = "--checkpoint") -> Responder:
+def open_responder(
+    name: str,
+    checkpoint: str | None,
+    backward: str | None,
+    device: torch.device,
+    overrides: Sequence[str] = (),
+    flag: str = "--checkpoint",
+) -> Responder:
     """A preset's model and decoding; prints which checkpoint it used (``flag``: the option naming one)."""
     chosen = preset(name)
     decode = load_config(DecodeConfig, None, [f"{k}={v}" for k, v in _flat(chosen.decode)] + list(overrides))
@@ -141,8 +155,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="where to write one reply per line")
     add_checkpoint_arg(p, HOMEWORK)
     p.add_argument("--backward", help="backward model for MMI presets (default: newest backward run)")
-    p.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="decoding overrides, e.g. --set strategy=beam beam=10")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="decoding overrides, e.g. --set strategy=beam beam=10",
+    )
     return p
 
 

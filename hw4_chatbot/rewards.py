@@ -46,8 +46,9 @@ def as_target(ids: list[int], bos_id: int, eos_id: int, max_len: int) -> list[in
     return [bos_id] + ids[:max_len] + [eos_id]
 
 
-def pair_logprob(model: Seq2Seq, sources: list[list[int]], targets: list[list[int]], vocab: Vocab,
-                 max_len: int, grad: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def pair_logprob(
+    model: Seq2Seq, sources: list[list[int]], targets: list[list[int]], vocab: Vocab, max_len: int, grad: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed log p(target | source) per pair and target lengths (tokens incl. ``<eos>``)."""
     device = next(model.parameters()).device
     src, src_len = pad_batch([as_source(s, vocab.eos_id, max_len) for s in sources], vocab.pad_id)
@@ -78,7 +79,7 @@ def dull_penalty(reply: list[int], dull: set[tuple[int, ...]], cores: list[tuple
         return 1.0
     for core in cores:
         n = len(core)
-        if any(tuple(reply[i:i + n]) == core for i in range(len(reply) - n + 1)):
+        if any(tuple(reply[i : i + n]) == core for i in range(len(reply) - n + 1)):
             return 0.5
     return 0.0
 
@@ -126,15 +127,23 @@ class RunningNorm:
             m, v = self.stats[name]
             mean, var = self.decay * m + (1 - self.decay) * mean, self.decay * v + (1 - self.decay) * var
         self.stats[name] = [mean, var]
-        return ((x - mean) / (var ** 0.5 + 1e-6)).clamp(-5.0, 5.0)
+        return ((x - mean) / (var**0.5 + 1e-6)).clamp(-5.0, 5.0)
 
 
 class DialogueRewards:
     """Scores turns of a simulated dialogue with the frozen forward and backward models."""
 
-    def __init__(self, forward: Seq2Seq, backward: Seq2Seq | None, vocab: Vocab, weights: RewardWeights,
-                 max_len: int = 20, n_dull: int = 8, backward_vocab: Vocab | None = None,
-                 repeat_window: int = 256):
+    def __init__(
+        self,
+        forward: Seq2Seq,
+        backward: Seq2Seq | None,
+        vocab: Vocab,
+        weights: RewardWeights,
+        max_len: int = 20,
+        n_dull: int = 8,
+        backward_vocab: Vocab | None = None,
+        repeat_window: int = 256,
+    ):
         self.repeat = RepeatPenalty(repeat_window)
         self.forward, self.backward, self.vocab, self.w, self.max_len = forward, backward, vocab, weights, max_len
         self.back_map = vocab_map(vocab, backward_vocab) if backward_vocab is not None else None
@@ -161,8 +170,7 @@ class DialogueRewards:
 
     @torch.no_grad()
     def summaries(self, sentences: list[list[int]]) -> torch.Tensor:
-        src, src_len = pad_batch([as_source(s, self.vocab.eos_id, self.max_len) for s in sentences],
-                                 self.vocab.pad_id)
+        src, src_len = pad_batch([as_source(s, self.vocab.eos_id, self.max_len) for s in sentences], self.vocab.pad_id)
         return self.forward.summary(src.to(next(self.forward.parameters()).device), src_len)
 
     @torch.no_grad()
@@ -175,8 +183,9 @@ class DialogueRewards:
         """``log p_back(query | reply) / len``: low for generic replies, which fit any query."""
         if self.backward is None:
             return torch.zeros(len(replies))
-        back, m = pair_logprob(self.backward, remap(replies, self.back_map), remap(queries, self.back_map),
-                               self.vocab, self.max_len)
+        back, m = pair_logprob(
+            self.backward, remap(replies, self.back_map), remap(queries, self.back_map), self.vocab, self.max_len
+        )
         return back / m
 
     @torch.no_grad()
@@ -184,18 +193,28 @@ class DialogueRewards:
         logp, n = pair_logprob(self.forward, queries, replies, self.vocab, self.max_len)
         return logp / n + self.backward_score(queries, replies).to(logp.device)
 
-    def __call__(self, queries: list[list[int]], replies: list[list[int]], previous_own: list[list[int]] | None,
-                 norm: RunningNorm | None = None, remember: bool = True) -> dict[str, torch.Tensor]:
+    def __call__(
+        self,
+        queries: list[list[int]],
+        replies: list[list[int]],
+        previous_own: list[list[int]] | None,
+        norm: RunningNorm | None = None,
+        remember: bool = True,
+    ) -> dict[str, torch.Tensor]:
         """Each reward with a nonzero weight and the weighted total, per reply ``(B,)``.
 
         With ``norm`` every component is standardised by its running statistics before weighting.
         Components with weight 0 are not computed (the ease term alone costs 8 forward passes).
         ``remember=False`` scores without adding the replies to the repeat penalty's window.
         """
-        compute = {"ease": lambda: self.ease(replies), "coherence": lambda: self.coherence(queries, replies),
-                   "backward": lambda: self.backward_score(queries, replies), "dull": lambda: self.dull_score(replies),
-                   "flow": lambda: self.flow(replies, previous_own),
-                   "repeat": lambda: -self.repeat(replies, remember)}
+        compute = {
+            "ease": lambda: self.ease(replies),
+            "coherence": lambda: self.coherence(queries, replies),
+            "backward": lambda: self.backward_score(queries, replies),
+            "dull": lambda: self.dull_score(replies),
+            "flow": lambda: self.flow(replies, previous_own),
+            "repeat": lambda: -self.repeat(replies, remember),
+        }
         parts: dict[str, torch.Tensor] = {}
         total = torch.zeros(len(replies))
         for name, fn in compute.items():

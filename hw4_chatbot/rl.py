@@ -37,20 +37,29 @@ from hw4_chatbot.model import Seq2Seq, reply_nll
 from hw4_chatbot.rewards import DialogueRewards, RewardWeights, RunningNorm, as_source, as_target
 
 
-def sample_replies(policy: Seq2Seq, queries: list[list[int]], vocab: Vocab, cfg: DecodeConfig,
-                   max_query_len: int) -> list[list[int]]:
+def sample_replies(
+    policy: Seq2Seq, queries: list[list[int]], vocab: Vocab, cfg: DecodeConfig, max_query_len: int
+) -> list[list[int]]:
     """One sampled reply per query (dropout off, no gradient: the log-probs are recomputed after)."""
     was = policy.training
     policy.eval()
     src, src_len = pad_batch([as_source(q, vocab.eos_id, max_query_len) for q in queries], vocab.pad_id)
-    out = greedy_or_sample(policy, src.to(next(policy.parameters()).device), src_len, cfg, vocab.bos_id,
-                           vocab.eos_id, sample=cfg.strategy == "sample")
+    out = greedy_or_sample(
+        policy,
+        src.to(next(policy.parameters()).device),
+        src_len,
+        cfg,
+        vocab.bos_id,
+        vocab.eos_id,
+        sample=cfg.strategy == "sample",
+    )
     policy.train(was)
     return out
 
 
-def reply_logprob_entropy(policy: Seq2Seq, queries: list[list[int]], replies: list[list[int]], vocab: Vocab,
-                          max_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def reply_logprob_entropy(
+    policy: Seq2Seq, queries: list[list[int]], replies: list[list[int]], vocab: Vocab, max_len: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per reply: summed log p(reply | query), its token count (``<eos>`` included) and the mean
     entropy of the policy's next-token distribution over those positions."""
     device = next(policy.parameters()).device
@@ -65,8 +74,15 @@ def reply_logprob_entropy(policy: Seq2Seq, queries: list[list[int]], replies: li
     return logp.sum(1), n, entropy.sum(1) / n
 
 
-def reinforce_loss(policy: Seq2Seq, queries: list[list[int]], replies: list[list[int]], advantage: torch.Tensor,
-                   vocab: Vocab, max_len: int, entropy_weight: float = 0.0) -> torch.Tensor:
+def reinforce_loss(
+    policy: Seq2Seq,
+    queries: list[list[int]],
+    replies: list[list[int]],
+    advantage: torch.Tensor,
+    vocab: Vocab,
+    max_len: int,
+    entropy_weight: float = 0.0,
+) -> torch.Tensor:
     """``-mean(advantage * log p(reply | query) / len) - entropy_weight * mean entropy``: REINFORCE per token.
 
     Dividing by the length keeps this term on the scale of the per-token maximum-likelihood loss it
@@ -89,8 +105,9 @@ class MovingBaseline:
         return (reward - self.value) / (reward.std() + 1e-6 if reward.numel() > 1 else 1.0)
 
 
-def simulate(policy: Seq2Seq, start: list[list[int]], turns: int, vocab: Vocab, cfg: DecodeConfig,
-             max_len: int) -> list[tuple[list[list[int]], list[list[int]], list[list[int]] | None]]:
+def simulate(
+    policy: Seq2Seq, start: list[list[int]], turns: int, vocab: Vocab, cfg: DecodeConfig, max_len: int
+) -> list[tuple[list[list[int]], list[list[int]], list[list[int]] | None]]:
     """``turns`` turns from ``start``: per turn ``(queries, replies, that speaker's previous turn)``."""
     history = [start]
     episode = []
@@ -147,17 +164,28 @@ def build_rewards(cfg: Config, policy: Policy) -> DialogueRewards:
     reference = copy.deepcopy(policy.model).eval().requires_grad_(False)
     rl = cfg.rl
     weights = RewardWeights(rl.w_ease, rl.w_flow, rl.w_coherence, rl.w_backward, rl.w_dull, rl.w_repeat)
-    return DialogueRewards(reference, policy.backward, policy.vocab, weights, cfg.data.max_reply_len,
-                           backward_vocab=policy.backward_vocab, repeat_window=rl.repeat_window)
+    return DialogueRewards(
+        reference,
+        policy.backward,
+        policy.vocab,
+        weights,
+        cfg.data.max_reply_len,
+        backward_vocab=policy.backward_vocab,
+        repeat_window=rl.repeat_window,
+    )
 
 
-def restore(run: Run[Config], policy: Policy, opt: torch.optim.Optimizer, rewards: DialogueRewards,
-            valid: PairBatches) -> LoopState:
+def restore(
+    run: Run[Config], policy: Policy, opt: torch.optim.Optimizer, rewards: DialogueRewards, valid: PairBatches
+) -> LoopState:
     """A fresh loop state, or the resumed run's (weights, optimizer, episode RNG, baseline, reward
     statistics and the repeat penalty's memory)."""
     cfg, rank = run.cfg, run.env.rank
-    loop = LoopState(random.Random(cfg.seed + rank), MovingBaseline(cfg.rl.baseline_decay),
-                     RunningNorm(cfg.rl.baseline_decay) if cfg.rl.normalize else None)
+    loop = LoopState(
+        random.Random(cfg.seed + rank),
+        MovingBaseline(cfg.rl.baseline_decay),
+        RunningNorm(cfg.rl.baseline_decay) if cfg.rl.normalize else None,
+    )
     if run.resume_state is None:
         loop.start_ppl = perplexity(policy.model, valid, run.device)
         return loop
@@ -174,12 +202,24 @@ def restore(run: Run[Config], policy: Policy, opt: torch.optim.Optimizer, reward
     return loop
 
 
-def rl_step(cfg: Config, policy: Policy, opt: torch.optim.Optimizer, rewards: DialogueRewards,
-            train: PairBatches, loop: LoopState, env: DistEnv) -> tuple[float, list[dict[str, torch.Tensor]]]:
+def rl_step(
+    cfg: Config,
+    policy: Policy,
+    opt: torch.optim.Optimizer,
+    rewards: DialogueRewards,
+    train: PairBatches,
+    loop: LoopState,
+    env: DistEnv,
+) -> tuple[float, list[dict[str, torch.Tensor]]]:
     """One policy-gradient step on a batch of simulated episodes: the loss and each turn's rewards."""
     vocab, device = policy.vocab, next(policy.model.parameters()).device
-    sampling = DecodeConfig(strategy="sample", max_len=cfg.data.max_reply_len, no_repeat_ngram=0,
-                            temperature=cfg.rl.temperature, top_k=cfg.rl.top_k)
+    sampling = DecodeConfig(
+        strategy="sample",
+        max_len=cfg.data.max_reply_len,
+        no_repeat_ngram=0,
+        temperature=cfg.rl.temperature,
+        top_k=cfg.rl.top_k,
+    )
     idx = loop.rng.sample(range(len(train)), cfg.rl.batch_size)
     start = [train.src[i][:-1] for i in idx]
     episode = simulate(policy.model, start, cfg.rl.turns, vocab, sampling, cfg.data.max_query_len)
@@ -187,8 +227,9 @@ def rl_step(cfg: Config, policy: Policy, opt: torch.optim.Optimizer, rewards: Di
     replies = [r for turn in episode for r in turn[1]]
     parts = [rewards(q, r, own, loop.norm) for q, r, own in episode]
     total = torch.cat([p["total"] for p in parts])
-    loss = reinforce_loss(policy.model, queries, replies, loop.baseline.advantage(total), vocab,
-                          cfg.data.max_reply_len, cfg.rl.entropy)
+    loss = reinforce_loss(
+        policy.model, queries, replies, loop.baseline.advantage(total), vocab, cfg.data.max_reply_len, cfg.rl.entropy
+    )
     if cfg.rl.ml_weight:
         ml, _ = reply_nll(policy.model, train.batch(idx, device), vocab.pad_id)
         loss = loss + cfg.rl.ml_weight * ml
@@ -201,8 +242,15 @@ def rl_step(cfg: Config, policy: Policy, opt: torch.optim.Optimizer, rewards: Di
     return loss.item(), parts
 
 
-def evaluate_and_save(run: Run[Config], policy: Policy, opt: torch.optim.Optimizer, rewards: DialogueRewards,
-                      valid: PairBatches, valid_queries: list[list[int]], loop: LoopState) -> None:
+def evaluate_and_save(
+    run: Run[Config],
+    policy: Policy,
+    opt: torch.optim.Optimizer,
+    rewards: DialogueRewards,
+    valid: PairBatches,
+    valid_queries: list[list[int]],
+    loop: LoopState,
+) -> None:
     """Score the greedy replies to the validation queries; save a checkpoint, kept as best if its score
     is the best so far among those whose perplexity rose at most ``rl.max_ppl_rise``."""
     cfg, vocab = run.cfg, policy.vocab
@@ -216,23 +264,43 @@ def evaluate_and_save(run: Run[Config], policy: Policy, opt: torch.optim.Optimiz
     ok = ppl <= loop.start_ppl * (1 + cfg.rl.max_ppl_rise)
     is_best = ok and score > loop.best
     loop.best = max(loop.best, score) if ok else loop.best
-    run.log.log(loop.step, valid_ppl=ppl, valid_score=score, valid_reward=float(parts["total"].mean()),
-                distinct2=d2, dull=dull, top_share=top,
-                **{f"valid_{k}": float(v.mean()) for k, v in parts.items() if k != "total"})
-    run.say(f"step {loop.step}: valid ppl {ppl:.2f} (start {loop.start_ppl:.2f}), greedy distinct-2 {d2:.3f}, "
-            f"dull {dull:.1%}, top reply {top:.1%}, score {score:.3f}{' *best*' if is_best else ''}")
+    run.log.log(
+        loop.step,
+        valid_ppl=ppl,
+        valid_score=score,
+        valid_reward=float(parts["total"].mean()),
+        distinct2=d2,
+        dull=dull,
+        top_share=top,
+        **{f"valid_{k}": float(v.mean()) for k, v in parts.items() if k != "total"},
+    )
+    run.say(
+        f"step {loop.step}: valid ppl {ppl:.2f} (start {loop.start_ppl:.2f}), greedy distinct-2 {d2:.3f}, "
+        f"dull {dull:.1%}, top reply {top:.1%}, score {score:.3f}{' *best*' if is_best else ''}"
+    )
     if not run.env.is_main:
         return
-    extra = {"vocab": vocab.itos, "kind": "rl", "best_score": loop.best, "start_ppl": loop.start_ppl,
-             "valid_ppl": ppl, "baseline": loop.baseline.value,
-             "reward_stats": loop.norm.stats if loop.norm is not None else {},
-             "recent_replies": [list(r) for r in rewards.repeat.recent], "episode_rng": loop.rng.getstate()}
+    extra = {
+        "vocab": vocab.itos,
+        "kind": "rl",
+        "best_score": loop.best,
+        "start_ppl": loop.start_ppl,
+        "valid_ppl": ppl,
+        "baseline": loop.baseline.value,
+        "reward_stats": loop.norm.stats if loop.norm is not None else {},
+        "recent_replies": [list(r) for r in rewards.repeat.recent],
+        "episode_rng": loop.rng.getstate(),
+    }
     models = {"model": policy.model}
     if policy.backward is not None:  # embedded so predict's MMI reranking needs only this file
         extra |= {"backward_model": config_to_dict(policy.backward.cfg), "backward_vocab": policy.backward_vocab.itos}
         models["backward"] = policy.backward
-    run.ckpt.save(make_state(HOMEWORK, models=models, optimizers={"opt": opt}, step=loop.step,
-                             config=config_to_dict(cfg), extra=extra), is_best)
+    run.ckpt.save(
+        make_state(
+            HOMEWORK, models=models, optimizers={"opt": opt}, step=loop.step, config=config_to_dict(cfg), extra=extra
+        ),
+        is_best,
+    )
 
 
 def train_rl(run: Run[Config]) -> None:
@@ -249,8 +317,10 @@ def train_rl(run: Run[Config]) -> None:
     valid_queries = valid_queries[: cfg.rl.valid_queries]
     opt = torch.optim.Adam(policy.model.parameters(), lr=cfg.train.lr)
     loop = restore(run, policy, opt, rewards, valid)
-    run.say(f"RL from {cfg.rl.init_checkpoint}: start valid perplexity {loop.start_ppl:.2f}, backward model "
-            f"{'yes' if policy.backward is not None else 'no (coherence uses the forward term only)'}")
+    run.say(
+        f"RL from {cfg.rl.init_checkpoint}: start valid perplexity {loop.start_ppl:.2f}, backward model "
+        f"{'yes' if policy.backward is not None else 'no (coherence uses the forward term only)'}"
+    )
     budget = TimeBudget(cfg.train.max_minutes, run.env)
     eval_every = cfg.train.eval_every or 50
     if run.resume_state is None:
@@ -259,14 +329,20 @@ def train_rl(run: Run[Config]) -> None:
         loss, parts = rl_step(cfg, policy, opt, rewards, train, loop, run.env)
         if loop.step % 10 == 0:
             names = sorted({k for p in parts for k in p if k != "total"})
-            run.log.log(loop.step, loss=loss, reward=float(torch.cat([p["total"] for p in parts]).mean()),
-                        **{k: float(torch.cat([p[k] for p in parts if k in p]).mean()) for k in names})
+            run.log.log(
+                loop.step,
+                loss=loss,
+                reward=float(torch.cat([p["total"] for p in parts]).mean()),
+                **{k: float(torch.cat([p[k] for p in parts if k in p]).mean()) for k in names},
+            )
         if loop.step % eval_every == 0:
             evaluate_and_save(run, policy, opt, rewards, valid, valid_queries, loop)
     if loop.step % eval_every:
         evaluate_and_save(run, policy, opt, rewards, valid, valid_queries, loop)
-    run.say(f"done: best validation score (distinct-2 - dull - top reply share) {loop.best:.3f}; "
-            f"checkpoints in {run.run_dir}")
+    run.say(
+        f"done: best validation score (distinct-2 - dull - top reply share) {loop.best:.3f}; "
+        f"checkpoints in {run.run_dir}"
+    )
 
 
 def _random_state(saved: tuple) -> tuple:

@@ -47,8 +47,9 @@ def build_data(run: Run[Config]) -> tuple[Vocab, PairBatches, PairBatches]:
     vocab = Vocab(resume["extra"]["vocab"]) if resume else build_vocab(splits.train, cfg.data)
     train = PairBatches(splits.train, vocab, cfg.data.max_query_len)
     valid = PairBatches(splits.valid, vocab, cfg.data.max_query_len)
-    run.say(f"{len(train)} training pairs, {len(valid)} validation pairs, vocabulary {len(vocab)}"
-            f" ({model_kind(cfg)} model)")
+    run.say(
+        f"{len(train)} training pairs, {len(valid)} validation pairs, vocabulary {len(vocab)} ({model_kind(cfg)} model)"
+    )
     return vocab, train, valid
 
 
@@ -60,8 +61,14 @@ def restore(run: Run[Config], model: Seq2Seq, opt: torch.optim.Optimizer) -> Loo
     return LoopState(saved["step"], saved["epoch"], saved["extra"]["batches_done"], saved["extra"]["best_ppl"])
 
 
-def train_step(net: torch.nn.Module, model: Seq2Seq, opt: torch.optim.Optimizer, batch: dict[str, torch.Tensor],
-               cfg: TrainConfig, pad_id: int) -> tuple[float, int]:
+def train_step(
+    net: torch.nn.Module,
+    model: Seq2Seq,
+    opt: torch.optim.Optimizer,
+    batch: dict[str, torch.Tensor],
+    cfg: TrainConfig,
+    pad_id: int,
+) -> tuple[float, int]:
     """One optimizer step on ``batch`` through ``net`` (``model`` or its DDP wrapper): loss and tokens."""
     with autocast(batch["src"].device, cfg.amp):
         loss, tokens = reply_nll(net, batch, pad_id)
@@ -72,8 +79,15 @@ def train_step(net: torch.nn.Module, model: Seq2Seq, opt: torch.optim.Optimizer,
     return loss.item(), tokens
 
 
-def evaluate_and_save(run: Run[Config], model: Seq2Seq, opt: torch.optim.Optimizer, valid: PairBatches,
-                      vocab: Vocab, loop: LoopState, batches_done: int) -> None:
+def evaluate_and_save(
+    run: Run[Config],
+    model: Seq2Seq,
+    opt: torch.optim.Optimizer,
+    valid: PairBatches,
+    vocab: Vocab,
+    loop: LoopState,
+    batches_done: int,
+) -> None:
     """Validation perplexity (averaged over processes), logged; a checkpoint, kept as best if it is."""
     cfg, env = run.cfg, run.env
     ppl = all_reduce_mean(perplexity(model, valid, run.device, cfg.train.batch_size * 2), env)
@@ -82,10 +96,25 @@ def evaluate_and_save(run: Run[Config], model: Seq2Seq, opt: torch.optim.Optimiz
     run.log.log(loop.step, epoch=loop.epoch, valid_ppl=ppl, best_ppl=loop.best_ppl)
     run.say(f"step {loop.step} epoch {loop.epoch}: valid perplexity {ppl:.2f} (best {loop.best_ppl:.2f})")
     if env.is_main:
-        extra = {"vocab": vocab.itos, "kind": model_kind(cfg), "valid_ppl": ppl, "best_ppl": loop.best_ppl,
-                 "batches_done": batches_done}
-        run.ckpt.save(make_state(HOMEWORK, models={"model": model}, optimizers={"opt": opt}, step=loop.step,
-                                 epoch=loop.epoch, config=config_to_dict(cfg), extra=extra), is_best)
+        extra = {
+            "vocab": vocab.itos,
+            "kind": model_kind(cfg),
+            "valid_ppl": ppl,
+            "best_ppl": loop.best_ppl,
+            "batches_done": batches_done,
+        }
+        run.ckpt.save(
+            make_state(
+                HOMEWORK,
+                models={"model": model},
+                optimizers={"opt": opt},
+                step=loop.step,
+                epoch=loop.epoch,
+                config=config_to_dict(cfg),
+                extra=extra,
+            ),
+            is_best,
+        )
 
 
 def train_s2s(run: Run[Config]) -> None:
@@ -95,8 +124,9 @@ def train_s2s(run: Run[Config]) -> None:
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
     loop = restore(run, model, opt)
     net = wrap_model(model, env, device)
-    sampler = BucketBatchSampler(train.lengths(), cfg.train.batch_size, seed=cfg.seed, rank=env.rank,
-                                 world_size=env.world_size)
+    sampler = BucketBatchSampler(
+        train.lengths(), cfg.train.batch_size, seed=cfg.seed, rank=env.rank, world_size=env.world_size
+    )
     budget = TimeBudget(cfg.train.max_minutes, env)
     stop = False
     while loop.epoch < cfg.train.epochs and not stop:

@@ -1,7 +1,7 @@
 """Training: maximum-likelihood seq2seq (forward, or backward with data.reverse=true), or RL fine-tuning.
 
-    python -m hw4_chatbot.train --config hw4_chatbot/configs/s2s.yaml
-    python -m hw4_chatbot.train --config hw4_chatbot/configs/rl.yaml --set rl.init_checkpoint=runs/.../best.pt
+python -m hw4_chatbot.train --config hw4_chatbot/configs/s2s.yaml
+python -m hw4_chatbot.train --config hw4_chatbot/configs/rl.yaml --set rl.init_checkpoint=runs/.../best.pt
 """
 
 from __future__ import annotations
@@ -36,8 +36,11 @@ def keep_rl_sections(args: argparse.Namespace) -> argparse.Namespace:
     saved = read_config_file(own) if own.is_file() else {}
     if saved.get("mode") != "rl":
         return args
-    sections = [f"{key}={yaml.safe_dump(saved[key], default_flow_style=True, width=1 << 30).strip()}"
-                for key in ("model", "data") if isinstance(saved.get(key), dict)]
+    sections = [
+        f"{key}={yaml.safe_dump(saved[key], default_flow_style=True, width=1 << 30).strip()}"
+        for key in ("model", "data")
+        if isinstance(saved.get(key), dict)
+    ]
     return argparse.Namespace(**{**vars(args), "overrides": sections + list(args.overrides)})
 
 

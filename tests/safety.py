@@ -35,8 +35,9 @@ def assert_user_file_kept(folder: Path) -> None:
     assert (folder / USER_FILE).read_bytes() == USER_TEXT
 
 
-def assert_refused(main: Callable[[Sequence[str]], int], argv: Sequence[str], needle: str, capsys,
-                   roots: Sequence[Path]) -> str:
+def assert_refused(
+    main: Callable[[Sequence[str]], int], argv: Sequence[str], needle: str, capsys, roots: Sequence[Path]
+) -> str:
     """``main(argv)`` exits 2 with exactly one ``error:`` line holding ``needle``, and every file and
     folder under ``roots`` is byte-identical afterwards (no output, no temp file, no input changed)."""
     before = snapshot(*roots)

@@ -24,8 +24,16 @@ def test_round_trip_restores_weights_optimizer_and_rng(tmp_path):
     sched = torch.optim.lr_scheduler.StepLR(opt, 1, gamma=0.5)
     opt.step()
     sched.step()
-    state = make_state("hwX", models={"m": model}, optimizers={"o": opt}, schedulers={"s": sched},
-                       step=7, epoch=2, config={"a": 1}, extra={"itos": ["x"]})
+    state = make_state(
+        "hwX",
+        models={"m": model},
+        optimizers={"o": opt},
+        schedulers={"s": sched},
+        step=7,
+        epoch=2,
+        config={"a": 1},
+        extra={"itos": ["x"]},
+    )
     expect = (random.random(), np.random.rand(), torch.rand(1).item())
     CheckpointManager(tmp_path, keep_last=2).save(state, is_best=True)
 

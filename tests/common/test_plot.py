@@ -32,7 +32,7 @@ def test_plot_of_known_metrics_has_a_panel_per_kind_and_is_not_blank(tmp_path):
 
 
 def test_log_axis_puts_decades_at_hand_computed_rows(tmp_path):
-    _write(tmp_path, [{"step": s, "loss": 10.0 ** s} for s in range(3)])  # 1, 10, 100
+    _write(tmp_path, [{"step": s, "loss": 10.0**s} for s in range(3)])  # 1, 10, 100
     assert plot_main([str(tmp_path)]) == 0
     img = Image.open(tmp_path / "curves.png").convert("RGB")
     assert img.size == (900, 374)

@@ -45,8 +45,20 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
 
 
 def test_two_process_ddp_ranks_hold_identical_parameters(tmp_path):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "tests.common.toy_train", "--run-dir", str(tmp_path), "--quiet", "--set", "steps=5"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "tests.common.toy_train",
+        "--run-dir",
+        str(tmp_path),
+        "--quiet",
+        "--set",
+        "steps=5",
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -55,8 +67,22 @@ def test_two_process_ddp_ranks_hold_identical_parameters(tmp_path):
     for k in p0:
         assert torch.equal(p0[k], p1[k]), k
     # each rank saw different data; identical weights mean gradients really were averaged
-    single = subprocess.run([sys.executable, "-m", "tests.common.toy_train", "--run-dir", str(tmp_path / "one"),
-                             "--quiet", "--set", "steps=5"], cwd=REPO, env=env, capture_output=True, timeout=120)
+    single = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.common.toy_train",
+            "--run-dir",
+            str(tmp_path / "one"),
+            "--quiet",
+            "--set",
+            "steps=5",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
     assert single.returncode == 0
     alone = torch.load(tmp_path / "one" / "params_rank0.pt")
     assert any(not torch.equal(alone[k], p0[k]) for k in p0)

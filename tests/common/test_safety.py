@@ -21,9 +21,14 @@ def test_check_outputs_refuses_inputs_other_outputs_folders_and_files_as_folders
     src.write_text("x")
     os.link(src, tmp_path / "hard.txt")
     os.symlink(src, tmp_path / "soft.txt")
-    for out, needle in [(src, "is also an input"), (tmp_path / "hard.txt", "is also an input"),
-                        (tmp_path / "soft.txt", "is also an input"), (tmp_path / "." / "in.txt", "is also an input"),
-                        (tmp_path, "is a folder"), (src / "out.txt", "cannot create folder")]:
+    for out, needle in [
+        (src, "is also an input"),
+        (tmp_path / "hard.txt", "is also an input"),
+        (tmp_path / "soft.txt", "is also an input"),
+        (tmp_path / "." / "in.txt", "is also an input"),
+        (tmp_path, "is a folder"),
+        (src / "out.txt", "cannot create folder"),
+    ]:
         with pytest.raises(UserError, match=needle):
             check_outputs([out], [src])
     with pytest.raises(UserError, match="two outputs"):
@@ -88,11 +93,14 @@ def test_utf16_with_bom_is_text_not_binary():
         decode_bytes(b"\x00\x01abc")
 
 
-@pytest.mark.parametrize("override, needle", [
-    ("steps=0", "config key 'steps' must be > 0, got 0"),
-    ("hidden=-3", "config key 'hidden' must be > 0, got -3"),
-    ("sleep=-1", "config key 'sleep' must be >= 0, got -1.0"),
-])
+@pytest.mark.parametrize(
+    "override, needle",
+    [
+        ("steps=0", "config key 'steps' must be > 0, got 0"),
+        ("hidden=-3", "config key 'hidden' must be > 0, got -3"),
+        ("sleep=-1", "config key 'sleep' must be >= 0, got -1.0"),
+    ],
+)
 def test_declared_ranges_name_the_key(override, needle):
     with pytest.raises(ConfigError) as err:
         load_config(toy_train.ToyConfig, None, [override])
@@ -120,22 +128,35 @@ def test_train_refuses_a_run_folder_that_holds_a_run_or_is_a_file(tmp_path, caps
     run = user_folder(tmp_path / "run")
     assert _toy(run, "--set", "steps=3") == 0
     assert_user_file_kept(run)
-    assert_refused(toy_train.main, ["--run-dir", run, "--quiet", "--set", "steps=3"],
-                   "already holds a run (config.yaml); add --resume", capsys, [tmp_path])
+    assert_refused(
+        toy_train.main,
+        ["--run-dir", run, "--quiet", "--set", "steps=3"],
+        "already holds a run (config.yaml); add --resume",
+        capsys,
+        [tmp_path],
+    )
     (tmp_path / "file").write_text("x")
-    assert_refused(toy_train.main, ["--run-dir", tmp_path / "file"], "is a file, expected a run folder", capsys,
-                   [tmp_path])
-    assert_refused(toy_train.main, ["--run-dir", tmp_path / "empty", "--resume"], "last.pt not found", capsys,
-                   [tmp_path])
-    assert_refused(toy_train.main, ["--run-dir", tmp_path / "r2", "--set", "steps=0"], "'steps' must be > 0",
-                   capsys, [tmp_path])
+    assert_refused(
+        toy_train.main, ["--run-dir", tmp_path / "file"], "is a file, expected a run folder", capsys, [tmp_path]
+    )
+    assert_refused(
+        toy_train.main, ["--run-dir", tmp_path / "empty", "--resume"], "last.pt not found", capsys, [tmp_path]
+    )
+    assert_refused(
+        toy_train.main, ["--run-dir", tmp_path / "r2", "--set", "steps=0"], "'steps' must be > 0", capsys, [tmp_path]
+    )
 
 
 def test_resume_reads_the_runs_own_config_and_refuses_other_changes(tmp_path, capsys):
     run = tmp_path / "run"
     assert _toy(run, "--set", "steps=4", "hidden=8", "seed=5") == 0
-    assert_refused(toy_train.main, ["--run-dir", run, "--resume", "--set", "hidden=16"],
-                   "config key 'hidden' cannot change on --resume", capsys, [tmp_path])
+    assert_refused(
+        toy_train.main,
+        ["--run-dir", run, "--resume", "--set", "hidden=16"],
+        "config key 'hidden' cannot change on --resume",
+        capsys,
+        [tmp_path],
+    )
     assert _toy(run, "--resume", "--set", "steps=6") == 0  # no --config: hidden=8 and seed=5 come from the run
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     assert (cfg["hidden"], cfg["seed"], cfg["steps"]) == (8, 5, 6)
@@ -147,14 +168,20 @@ def test_a_restore_that_fails_rewrites_nothing(tmp_path, capsys):
     assert _toy(run, "--set", "steps=2", "hidden=8") == 0
     text = (run / "config.yaml").read_text().replace("hidden: 8", "hidden: 4")
     (run / "config.yaml").write_text(text)  # config and weights no longer agree
-    line = assert_refused(toy_train.main, ["--run-dir", run, "--resume", "--quiet", "--set", "steps=4"],
-                          f"{run / 'last.pt'}: does not fit this run's model (", capsys, [tmp_path])
+    line = assert_refused(
+        toy_train.main,
+        ["--run-dir", run, "--resume", "--quiet", "--set", "steps=4"],
+        f"{run / 'last.pt'}: does not fit this run's model (",
+        capsys,
+        [tmp_path],
+    )
     assert "size mismatch" in line and "torch.Size([8, 4])" in line
 
 
 def test_bad_flag_is_one_line(tmp_path, capsys):
-    assert_refused(toy_train.main, ["--run-dir", tmp_path / "r", "--no-such-flag"], "unrecognized arguments",
-                   capsys, [tmp_path])
+    assert_refused(
+        toy_train.main, ["--run-dir", tmp_path / "r", "--no-such-flag"], "unrecognized arguments", capsys, [tmp_path]
+    )
 
 
 def test_time_budget_alone():

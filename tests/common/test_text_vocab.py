@@ -29,8 +29,7 @@ def test_binary_and_missing_are_user_errors(tmp_path):
 
 
 def test_tokenize():
-    assert tokenize("I don't know, Mr. Holmes's dog!") == [
-        "i", "don't", "know", ",", "mr", ".", "holmes's", "dog", "!"]
+    assert tokenize("I don't know, Mr. Holmes's dog!") == ["i", "don't", "know", ",", "mr", ".", "holmes's", "dog", "!"]
     assert tokenize("It’s 42") == ["it's", "42"]
 
 

@@ -35,8 +35,7 @@ class ToyConfig:
 def _main(args) -> int:
     run = start_run("toy", ToyConfig, args)
     cfg = run.cfg
-    model = torch.nn.Sequential(torch.nn.Linear(4, cfg.hidden), torch.nn.Dropout(0.3),
-                                torch.nn.Linear(cfg.hidden, 1))
+    model = torch.nn.Sequential(torch.nn.Linear(4, cfg.hidden), torch.nn.Dropout(0.3), torch.nn.Linear(cfg.hidden, 1))
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     step = 0
     if run.resume_state is not None:
@@ -52,8 +51,11 @@ def _main(args) -> int:
         step += 1
         if run.env.is_main:
             run.log.log(step, loss=loss.item())
-            run.ckpt.save(make_state("toy", models={"model": model}, optimizers={"opt": opt}, step=step,
-                                     config=config_to_dict(cfg)))
+            run.ckpt.save(
+                make_state(
+                    "toy", models={"model": model}, optimizers={"opt": opt}, step=step, config=config_to_dict(cfg)
+                )
+            )
         time.sleep(cfg.sleep)
     run.run_dir.mkdir(parents=True, exist_ok=True)
     torch.save(unwrap(ddp).state_dict(), run.run_dir / f"params_rank{run.env.rank}.pt")

@@ -23,8 +23,8 @@ def test_gutenberg_header_and_footer_are_stripped(tmp_path, old_style):
 
 
 def test_split_sentences_keeps_abbreviation_free_sentences():
-    text = "He came.  She said \"Go!\" Then\nhe went? yes.\n\nNew para"
-    assert split_sentences(text) == ["He came.", "She said \"Go!\"", "Then he went? yes.", "New para"]
+    text = 'He came.  She said "Go!" Then\nhe went? yes.\n\nNew para'
+    assert split_sentences(text) == ["He came.", 'She said "Go!"', "Then he went? yes.", "New para"]
 
 
 def test_questions_crlf_and_quoted_commas(tmp_path):
@@ -41,10 +41,14 @@ def test_questions_crlf_and_quoted_commas(tmp_path):
 
 
 BAD = {
-    "no blank": ("id,question,a),b),c),d),e)\r\n1,A sentence.,a,b,c,d,e\r\n",
-                 "x.csv:2: question must have exactly one"),
-    "two blanks": ('id,question,a),b),c),d),e)\r\n1,ok _____ x,a,b,c,d,e\r\n2,"_____ and _____",a,b,c,d,e\r\n',
-                   "x.csv:3: question must have exactly one blank '_____', found 2"),
+    "no blank": (
+        "id,question,a),b),c),d),e)\r\n1,A sentence.,a,b,c,d,e\r\n",
+        "x.csv:2: question must have exactly one",
+    ),
+    "two blanks": (
+        'id,question,a),b),c),d),e)\r\n1,ok _____ x,a,b,c,d,e\r\n2,"_____ and _____",a,b,c,d,e\r\n',
+        "x.csv:3: question must have exactly one blank '_____', found 2",
+    ),
     "four options": ("id,question,a),b),c),d),e)\r\n1,A _____ b.,a,b,c,d\r\n", "x.csv:2: expected id, question and 5"),
     "empty": ("", "x.csv: file is empty"),
     "no header": ("1,A _____.,a,b,c,d,e\n", "x.csv:1: expected a header"),

@@ -17,8 +17,9 @@ def test_adaptive_softmax_is_a_distribution_and_exact(cutoffs):
     assert full.shape == (6, 100)
     assert torch.allclose(full.exp().sum(1), torch.ones(6), atol=1e-5)
     target = torch.tensor([0, 9, 10, 39, 40, 99])
-    assert torch.allclose(model.softmax.target_logprob(h, target), full.gather(1, target[:, None]).squeeze(1),
-                          atol=1e-5)
+    assert torch.allclose(
+        model.softmax.target_logprob(h, target), full.gather(1, target[:, None]).squeeze(1), atol=1e-5
+    )
 
 
 def test_output_vectors_are_the_input_embeddings():
@@ -78,5 +79,6 @@ def test_dev_questions_blank_exactly_one_word_with_five_different_options():
             group = sents[5 * q : 5 * q + 5]
             diff = [i for i in range(len(group[0])) if len({s[i] for s in group}) > 1]
             assert len(diff) == 1 and len({s[diff[0]] for s in group}) == 5
-            assert group[answer] in [vocab.decode(stream[a + 1 : a + 13].tolist()) for a in
-                                     np.flatnonzero(stream[:-12] == vocab.eos_id)]
+            assert group[answer] in [
+                vocab.decode(stream[a + 1 : a + 13].tolist()) for a in np.flatnonzero(stream[:-12] == vocab.eos_id)
+            ]

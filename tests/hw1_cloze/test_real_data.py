@@ -12,9 +12,25 @@ def test_real_novels_train_and_real_questions_predict(tmp_path, capsys):
     hw1 = real_data() / "hw1"
     novels = first_novels(hw1 / "Holmes_Training_Data.tar.xz", tmp_path / "novels", 3)
     run = tmp_path / "run"
-    assert train.main(["--config", "hw1_cloze/configs/tiny.yaml", "--run-dir", str(run), "--quiet", "--set",
-                       f"data.corpus={novels}", "data.max_vocab=8000", "data.valid_tokens=5000",
-                       "train.max_steps=20", "train.eval_every=20", "model.cutoffs=[1000,4000]"]) == 0
+    assert (
+        train.main(
+            [
+                "--config",
+                "hw1_cloze/configs/tiny.yaml",
+                "--run-dir",
+                str(run),
+                "--quiet",
+                "--set",
+                f"data.corpus={novels}",
+                "data.max_vocab=8000",
+                "data.valid_tokens=5000",
+                "train.max_steps=20",
+                "train.eval_every=20",
+                "model.cutoffs=[1000,4000]",
+            ]
+        )
+        == 0
+    )
     out = tmp_path / "submission.csv"
     assert predict.main([str(hw1 / "testing_data.csv"), str(out), "--checkpoint", str(run / "best.pt")]) == 0
     with open(out, newline="") as f:

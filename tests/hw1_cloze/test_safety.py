@@ -19,8 +19,18 @@ def sample(tmp_path_factory):
 
 
 def _train_args(sample, run_dir, *extra):
-    return ["--config", TINY, "--run-dir", str(run_dir), "--quiet", "--set",
-            f"data.corpus={sample / 'Holmes_Training_Data'}", "train.max_steps=20", "train.eval_every=10", *extra]
+    return [
+        "--config",
+        TINY,
+        "--run-dir",
+        str(run_dir),
+        "--quiet",
+        "--set",
+        f"data.corpus={sample / 'Holmes_Training_Data'}",
+        "train.max_steps=20",
+        "train.eval_every=10",
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +61,10 @@ PREDICT_CASES = {
     "output is the checkpoint": (["q.csv", "CKPT"], "best.pt: is also an input"),
     "scores is the output": (["q.csv", "out.csv", "--scores", "out.csv"], "given as two outputs"),
     "batch size 0": (["q.csv", "out.csv", "--batch-size", "0"], "argument --batch-size: must be at least 1"),
-    "truncated n-gram": (["q.csv", "out.csv", "--ngram", "trunc.npz", "--ngram-only"],
-                         "trunc.npz: not a readable n-gram model"),
+    "truncated n-gram": (
+        ["q.csv", "out.csv", "--ngram", "trunc.npz", "--ngram-only"],
+        "trunc.npz: not a readable n-gram model",
+    ),
     "corrupt checkpoint": (["q.csv", "out.csv", "--checkpoint", "bad.pt"], "bad.pt: not a readable checkpoint"),
     "binary questions": (["bin.csv", "out.csv"], "bin.csv: looks like a binary file"),
     "missing questions": (["none.csv", "out.csv"], "none.csv: file not found"),
@@ -64,15 +76,16 @@ PREDICT_CASES = {
 def test_predict_refuses_cleanly(case, d, run, capsys):
     argv, needle = PREDICT_CASES[case]
     ckpt = str(run / "best.pt")
-    argv = [ckpt if a == "CKPT" else str(d / a) if a.endswith((".csv", ".pt", ".npz")) or a == "." else a
-            for a in argv]
+    argv = [ckpt if a == "CKPT" else str(d / a) if a.endswith((".csv", ".pt", ".npz")) or a == "." else a for a in argv]
     if "--checkpoint" not in argv:
         argv += ["--checkpoint", ckpt]
     assert_refused(predict.main, argv, needle, capsys, [d, run])
 
 
-@pytest.mark.parametrize("name, needle", [("nohead.csv", "nohead.csv:1: expected a header 'id,answer'"),
-                                          ("dup.csv", "dup.csv:3: duplicate id 1")])
+@pytest.mark.parametrize(
+    "name, needle",
+    [("nohead.csv", "nohead.csv:1: expected a header 'id,answer'"), ("dup.csv", "dup.csv:3: duplicate id 1")],
+)
 def test_evaluate_refuses_submissions_it_would_misread(name, needle, d, capsys):
     assert_refused(evaluate.main, [d / name, d / "key.csv"], needle, capsys, [d])
 
@@ -85,29 +98,39 @@ def test_predict_writes_into_a_user_folder_and_reads_utf16(d, run):
     assert_user_file_kept(d)
 
 
-@pytest.mark.parametrize("override, needle", [
-    ("train.batch_size=0", "config key 'train.batch_size' must be > 0, got 0"),
-    ("train.bptt=0", "config key 'train.bptt' must be > 0, got 0"),
-    ("train.lr=-1", "config key 'train.lr' must be > 0, got -1"),
-    ("train.epochs=-1", "config key 'train.epochs' must be > 0, got -1"),
-    ("model.dropout=1.5", "config key 'model.dropout' must be < 1, got 1.5"),
-])
+@pytest.mark.parametrize(
+    "override, needle",
+    [
+        ("train.batch_size=0", "config key 'train.batch_size' must be > 0, got 0"),
+        ("train.bptt=0", "config key 'train.bptt' must be > 0, got 0"),
+        ("train.lr=-1", "config key 'train.lr' must be > 0, got -1"),
+        ("train.epochs=-1", "config key 'train.epochs' must be > 0, got -1"),
+        ("model.dropout=1.5", "config key 'model.dropout' must be < 1, got 1.5"),
+    ],
+)
 def test_train_refuses_bad_values_before_writing(override, needle, sample, tmp_path, capsys):
     folder = user_folder(tmp_path / "r")
     assert_refused(train.main, _train_args(sample, folder, override), needle, capsys, [tmp_path])
 
 
 def test_train_into_a_finished_run_is_refused_and_resume_uses_the_runs_config(sample, run, tmp_path, capsys):
-    assert_refused(train.main, _train_args(sample, run), "already holds a run (config.yaml); add --resume",
-                   capsys, [run])
+    assert_refused(
+        train.main, _train_args(sample, run), "already holds a run (config.yaml); add --resume", capsys, [run]
+    )
     (tmp_path / "f").write_text("x")
-    assert_refused(train.main, _train_args(sample, tmp_path / "f"), "is a file, expected a run folder", capsys,
-                   [tmp_path])
+    assert_refused(
+        train.main, _train_args(sample, tmp_path / "f"), "is a file, expected a run folder", capsys, [tmp_path]
+    )
     copy = tmp_path / "copy"
     shutil.copytree(run, copy)
     # default.yaml's model is much larger: resuming must not take it (nor the refused change below)
-    assert_refused(train.main, ["--run-dir", copy, "--resume", "--quiet", "--set", "model.hidden=32"],
-                   "config key 'model.hidden' cannot change on --resume", capsys, [copy])
+    assert_refused(
+        train.main,
+        ["--run-dir", copy, "--resume", "--quiet", "--set", "model.hidden=32"],
+        "config key 'model.hidden' cannot change on --resume",
+        capsys,
+        [copy],
+    )
     assert train.main(["--run-dir", str(copy), "--resume", "--quiet", "--set", "train.max_steps=30"]) == 0
     assert torch.load(copy / "last.pt", weights_only=True)["step"] == 30
     saved = yaml.safe_load((copy / "config.yaml").read_text())

@@ -22,9 +22,20 @@ def sample(tmp_path_factory):
 @pytest.fixture(scope="module")
 def skipgram(sample, tmp_path_factory):
     out = tmp_path_factory.mktemp("sg") / "skipgram.npz"
-    argv = ["--out", str(out), "--quiet", "--set", f"data.corpus={sample / 'Holmes_Training_Data'}",
-            "data.max_vocab=2000", "data.valid_tokens=2000", "model.dim=16", "model.window=8", "model.epochs=10",
-            "model.sample=0", "model.workers=1"]
+    argv = [
+        "--out",
+        str(out),
+        "--quiet",
+        "--set",
+        f"data.corpus={sample / 'Holmes_Training_Data'}",
+        "data.max_vocab=2000",
+        "data.valid_tokens=2000",
+        "model.dim=16",
+        "model.window=8",
+        "model.epochs=10",
+        "model.sample=0",
+        "model.workers=1",
+    ]
     assert semantic.main(argv) == 0
     return out
 
@@ -32,8 +43,18 @@ def skipgram(sample, tmp_path_factory):
 @pytest.fixture(scope="module")
 def kn(sample, tmp_path_factory):
     out = tmp_path_factory.mktemp("kn") / "kn4.npz"
-    argv = [str(sample / "Holmes_Training_Data"), "--order", "4", "--out", str(out), "--max-vocab", "2000",
-            "--valid-tokens", "2000", "--quiet"]
+    argv = [
+        str(sample / "Holmes_Training_Data"),
+        "--order",
+        "4",
+        "--out",
+        str(out),
+        "--max-vocab",
+        "2000",
+        "--valid-tokens",
+        "2000",
+        "--quiet",
+    ]
     assert ngram.main(argv) == 0
     return out
 
@@ -83,8 +104,13 @@ def test_skipgram_score_equals_a_hand_computed_value(tmp_path):
     points[5, 0], codes[5, 0] = 0, 1
     known = np.zeros(n, dtype=bool)
     known[4:] = True
-    save_model(tmp_path / "m.npz", {"vectors": vectors, "nodes": nodes, "points": points, "codes": codes,
-                                     "known": known}, itos, unk_types=7, config={})
+    save_model(
+        tmp_path / "m.npz",
+        {"vectors": vectors, "nodes": nodes, "points": points, "codes": codes, "known": known},
+        itos,
+        unk_types=7,
+        config={},
+    )
     scorer = SkipGramScorer(tmp_path / "m.npz")
     sentences = [["x", w, "y"] for w in ("a", "b", "c", "d", "e")]
 
@@ -158,20 +184,31 @@ def test_predict_with_the_ngram_and_semantic_flags(sample, skipgram, kn, tmp_pat
     out = tmp_path / "out.csv"
     assert predict.main([str(sample / "testing_data.csv"), str(out), "--ngram", str(kn), "--ngram-only"]) == 0
     assert _accuracy(out, sample) >= 0.9
-    argv = [str(sample / "testing_data.csv"), str(out), "--ngram", str(kn), "--semantic", str(skipgram),
-            "--weights", "1,2"]
+    argv = [
+        str(sample / "testing_data.csv"),
+        str(out),
+        "--ngram",
+        str(kn),
+        "--semantic",
+        str(skipgram),
+        "--weights",
+        "1,2",
+    ]
     assert predict.main(argv) == 0
     assert _accuracy(out, sample) >= 0.9
 
 
-@pytest.mark.parametrize("text, message", [
-    ("members: x: y\n", ":1: not valid YAML"),
-    ("dev: {}\n", "expected a 'members' list"),
-    ("members:\n  - {name: lstm, path: x.pt, weight: 1}\n", "member 1 needs a name, one of forward"),
-    ("members:\n  - {name: ngram, path: KN, weight: -1}\n", "member 1 (ngram) needs a weight >= 0, got -1"),
-    ("members:\n  - {name: ngram, path: nowhere.npz, weight: 1}\n", "member 1 (ngram): nowhere.npz not found"),
-    ("members:\n  - {name: ngram, path: KN, weight: 0}\n", "every weight is 0"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("members: x: y\n", ":1: not valid YAML"),
+        ("dev: {}\n", "expected a 'members' list"),
+        ("members:\n  - {name: lstm, path: x.pt, weight: 1}\n", "member 1 needs a name, one of forward"),
+        ("members:\n  - {name: ngram, path: KN, weight: -1}\n", "member 1 (ngram) needs a weight >= 0, got -1"),
+        ("members:\n  - {name: ngram, path: nowhere.npz, weight: 1}\n", "member 1 (ngram): nowhere.npz not found"),
+        ("members:\n  - {name: ngram, path: KN, weight: 0}\n", "every weight is 0"),
+    ],
+)
 def test_bad_ensemble_file_is_one_line_exit_2(sample, kn, tmp_path, capsys, text, message):
     bad = tmp_path / "ensemble.yaml"
     bad.write_text(text.replace("KN", str(kn)))

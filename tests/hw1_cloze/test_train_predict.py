@@ -18,8 +18,18 @@ def sample(tmp_path_factory):
 
 
 def _train(sample, run_dir, *overrides):
-    return train.main(["--config", TINY, "--run-dir", str(run_dir), "--quiet", "--set",
-                       f"data.corpus={sample / 'Holmes_Training_Data'}", *overrides])
+    return train.main(
+        [
+            "--config",
+            TINY,
+            "--run-dir",
+            str(run_dir),
+            "--quiet",
+            "--set",
+            f"data.corpus={sample / 'Holmes_Training_Data'}",
+            *overrides,
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +56,16 @@ def test_backward_model_combines_with_forward(sample, forward_run, tmp_path):
     bwd = tmp_path / "bwd"
     assert _train(sample, bwd, "data.direction=backward") == 0
     out = tmp_path / "both.csv"
-    argv = [str(sample / "testing_data.csv"), str(out), "--checkpoint", str(forward_run / "best.pt"),
-            "--backward", str(bwd / "best.pt"), "--weights", "1,0.5"]
+    argv = [
+        str(sample / "testing_data.csv"),
+        str(out),
+        "--checkpoint",
+        str(forward_run / "best.pt"),
+        "--backward",
+        str(bwd / "best.pt"),
+        "--weights",
+        "1,0.5",
+    ]
     assert predict.main(argv) == 0
     predicted, key = read_answers(out), read_answers(sample / "test_answer.csv")
     assert sum(predicted[i] == key[i] for i in key) / len(key) >= 0.9

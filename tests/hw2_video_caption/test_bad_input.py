@@ -42,11 +42,14 @@ def test_missing_feature_files_are_counted_and_named(sample_dir, trained, tmp_pa
     assert not out.exists()
 
 
-@pytest.mark.parametrize("bad,message", [
-    (np.zeros((80, 2048)), "feature shape (80, 2048), expected (80, 4096)"),
-    (np.full((80, 4096), np.nan), "NaN or inf"),
-    (np.full((80, 4096), np.inf), "NaN or inf"),
-])
+@pytest.mark.parametrize(
+    "bad,message",
+    [
+        (np.zeros((80, 2048)), "feature shape (80, 2048), expected (80, 4096)"),
+        (np.full((80, 4096), np.nan), "NaN or inf"),
+        (np.full((80, 4096), np.inf), "NaN or inf"),
+    ],
+)
 def test_bad_feature_values(sample_dir, trained, tmp_path, capsys, bad, message):
     data = _copy(sample_dir, tmp_path)
     vid = read_ids(data / "testing_id.txt")[2]

@@ -13,8 +13,12 @@ def _c(text: str, score: float = 0.0) -> Candidate:
 
 def test_mbr_picks_the_consensus_candidate_not_the_top_one():
     # The model ranks an odd caption first; three of the four candidates agree on "a man is cooking".
-    cands = [_c("a cat sleeps here", -0.5), _c("a man is cooking food", -0.9), _c("a man is cooking", -1.0),
-             _c("the man is cooking", -1.1)]
+    cands = [
+        _c("a cat sleeps here", -0.5),
+        _c("a man is cooking food", -0.9),
+        _c("a man is cooking", -1.0),
+        _c("the man is cooking", -1.1),
+    ]
     support = [(1.0, (c.words,)) for c in cands]
     # Candidate 2 against the other three: 1/4 ("a" of "a cat sleeps here"), 4/4 * exp(1 - 5/4) and 3/4;
     # candidate 1 against the others: 1/5, 4/5 and 3/5 (c = 5 > r: no penalty).
@@ -31,8 +35,10 @@ def test_a_candidate_is_not_compared_with_itself():
     assert mbr_choose(cands, support, bleu1_tokens) == 1
 
 
-@pytest.mark.parametrize("cand,refs", [("a man", ["a man is running", "a man is"]), ("a b c", ["a b", "a b c d"]),
-                                       ("a a a", ["a b c"]), ("x", ["a"])])
+@pytest.mark.parametrize(
+    "cand,refs",
+    [("a man", ["a man is running", "a man is"]), ("a b c", ["a b", "a b c d"]), ("a a a", ["a b c"]), ("x", ["a"])],
+)
 def test_token_bleu1_equals_the_course_metric(cand, refs):
     assert bleu1_tokens(cand.split(), [r.split() for r in refs]) == pytest.approx(bleu1(cand, refs))
 
@@ -63,8 +69,12 @@ def test_neighbour_captioner_returns_the_neighbours_consensus_caption():
 
 
 def test_prior_pulls_an_uncertain_choice_towards_the_caption_most_videos_share():
-    training = [["a man is playing a guitar", "a man plays"], ["a man is playing a guitar", "a man is singing"],
-                ["a man is playing a guitar", "someone plays music"], ["a cat is eating"]]
+    training = [
+        ["a man is playing a guitar", "a man plays"],
+        ["a man is playing a guitar", "a man is singing"],
+        ["a man is playing a guitar", "someone plays music"],
+        ["a cat is eating"],
+    ]
     prior = CaptionPrior(training, sample=10, generic=1)
     assert [c.words for c in prior.generic] == [tuple("a man is playing a guitar".split())]
     cands = [_c("a dog is barking"), _c("a bird sings")] + prior.generic

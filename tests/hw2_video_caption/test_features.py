@@ -37,9 +37,24 @@ def test_lazy_store_checks_values_when_it_reads_them(sample_dir, tmp_path):
 def test_full_scale_path_at_small_size(sample_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MLDS_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "out"
-    assert full_scale(out, labels=sample_dir / "training_label.json", n_train=6, n_test=3, n_peer=2,
-                      config_sets=["train.batch_size=8", "data.val_fraction=0.2", "model.proj=16", "model.hidden=16",
-                                   "model.embed=8", "model.frame_stride=8"]) == 0
+    assert (
+        full_scale(
+            out,
+            labels=sample_dir / "training_label.json",
+            n_train=6,
+            n_test=3,
+            n_peer=2,
+            config_sets=[
+                "train.batch_size=8",
+                "data.val_fraction=0.2",
+                "model.proj=16",
+                "model.hidden=16",
+                "model.embed=8",
+                "model.frame_stride=8",
+            ],
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "generated 6 + 3 + 2 videos" in printed and "peak RSS" in printed and "videos/s" in printed
     assert len((out / "test_output.txt").read_text().splitlines()) == 3

@@ -21,7 +21,7 @@ def test_batched_beam_equals_one_video_at_a_time(rnn, attention):
     model = _model(rnn=rnn, attention=attention)
     feats = torch.rand(4, 80, 16)
     together = model.beam_search(feats, bos=1, eos=2, max_len=7, width=3, banned=[0, 1, 3])
-    alone = [model.beam_search(feats[i:i + 1], 1, 2, 7, 3, banned=[0, 1, 3])[0] for i in range(4)]
+    alone = [model.beam_search(feats[i : i + 1], 1, 2, 7, 3, banned=[0, 1, 3])[0] for i in range(4)]
     assert together == alone
     assert all(len(s) <= 7 and not {0, 1, 2, 3} & set(s) for s in together)
 
@@ -38,7 +38,7 @@ def test_beam_finds_a_caption_at_least_as_likely_as_greedy():
 
     def logp(i, seq):  # log-probability of seq + <eos> for video i
         inputs = torch.tensor([[1] + seq])
-        out = torch.log_softmax(model(feats[i:i + 1], inputs), -1)[0]
+        out = torch.log_softmax(model(feats[i : i + 1], inputs), -1)[0]
         return sum(out[t, w].item() for t, w in enumerate(seq + [2]))
 
     greedy = model.greedy(feats, 1, 2, 8)

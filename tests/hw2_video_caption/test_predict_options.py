@@ -18,8 +18,9 @@ def test_plain_options_give_the_top_beam(sample_dir, trained, tmp_path):
     assert _predict(sample_dir, trained, out, "--rerank", "none", "--neighbours", "0", "--beam", "3") == 0
     model, vocab, extra = predict.load_model(trained / "best.pt", torch.device("cpu"))
     feat_dir, ids = split_ids(sample_dir, "testing")
-    caps = decode_captions(model, load_features(feat_dir, ids, cache=False), vocab, torch.device("cpu"),
-                           beam=3, max_len=extra["max_len"])
+    caps = decode_captions(
+        model, load_features(feat_dir, ids, cache=False), vocab, torch.device("cpu"), beam=3, max_len=extra["max_len"]
+    )
     assert read_captions(out) == dict(zip(ids, caps))
 
 

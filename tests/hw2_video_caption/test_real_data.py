@@ -36,8 +36,19 @@ def test_real_train_and_predict(real, tmp_path, capsys):
     have = available_ids(feat_dir, ids)
     run = tmp_path / "run"
     few = "[" + ",".join(f'"{v}"' for v in have[:8]) + "]"
-    args = ["--config", TINY, "--set", f"data.data_dir={data}", "data.split=testing", f"data.ids={few}",
-            "train.epochs=1", "data.val_fraction=0.25", "--run-dir", str(run), "--quiet"]
+    args = [
+        "--config",
+        TINY,
+        "--set",
+        f"data.data_dir={data}",
+        "data.split=testing",
+        f"data.ids={few}",
+        "train.epochs=1",
+        "data.val_fraction=0.25",
+        "--run-dir",
+        str(run),
+        "--quiet",
+    ]
     assert train.main(args) == 0
     out = tmp_path / "test_output.txt"
     if len(have) < len(ids):  # a partial copy: the course command on the full id list names the missing files ...

@@ -19,8 +19,10 @@ from .conftest import TINY
 def small(sample_dir, tmp_path_factory):
     """A course folder with 3 test and 2 peer-review videos (the sample's own features)."""
     root = tmp_path_factory.mktemp("hw2safe") / "D"
-    for split, ids_file, feat in [("test", "testing_id.txt", "testing_data/feat"),
-                                  ("peer", "peer_review_id.txt", "peer_review/feat")]:
+    for split, ids_file, feat in [
+        ("test", "testing_id.txt", "testing_data/feat"),
+        ("peer", "peer_review_id.txt", "peer_review/feat"),
+    ]:
         ids = read_ids(sample_dir / ids_file)[: 3 if split == "test" else 2]
         (root / feat).mkdir(parents=True)
         (root / ids_file).write_text("".join(f"{v}\n" for v in ids))
@@ -53,8 +55,10 @@ def test_predict_refuses_cleanly(case, small, trained, tmp_path, capsys):
     (u / "bad.pt").write_bytes(b"junk")
     first = read_ids(small / "testing_id.txt")[0]
     argv, needle = PREDICT_CASES[case]
-    argv = [a.replace("FIRST", first).replace("D", str(small), 1).replace("u", str(u), 1)
-            if a[:1] in "Du" else a for a in argv]
+    argv = [
+        a.replace("FIRST", first).replace("D", str(small), 1).replace("u", str(u), 1) if a[:1] in "Du" else a
+        for a in argv
+    ]
     if "--checkpoint" not in argv:
         argv += ["--checkpoint", str(trained / "best.pt")]
     assert_refused(predict.main, argv, needle, capsys, [small, u, trained])
@@ -64,19 +68,37 @@ def test_empty_id_list_and_string_features_are_refused(small, trained, tmp_path,
     empty = _variant(small, tmp_path, "E")
     (empty / "testing_id.txt").write_bytes(b"\r\n")
     ckpt = ["--checkpoint", str(trained / "best.pt")]
-    assert_refused(predict.main, [empty, tmp_path / "out.txt", *ckpt], f"{empty / 'testing_id.txt'}: no video ids",
-                   capsys, [tmp_path])
+    assert_refused(
+        predict.main,
+        [empty, tmp_path / "out.txt", *ckpt],
+        f"{empty / 'testing_id.txt'}: no video ids",
+        capsys,
+        [tmp_path],
+    )
     strings = _variant(small, tmp_path, "S")
     vid = read_ids(strings / "testing_id.txt")[1]
     np.save(strings / "testing_data" / "feat" / f"{vid}.npy", np.full((80, 4096), "x"))
-    assert_refused(predict.main, [strings, tmp_path / "out.txt", *ckpt], f"{vid}.npy: feature values are <U1",
-                   capsys, [tmp_path])
+    assert_refused(
+        predict.main, [strings, tmp_path / "out.txt", *ckpt], f"{vid}.npy: feature values are <U1", capsys, [tmp_path]
+    )
 
 
 def test_predict_writes_only_its_outputs_into_a_user_folder(small, trained, tmp_path):
     u = user_folder(tmp_path / "u")
-    assert predict.main([str(small), str(u / "test.txt"), str(u / "peer.txt"), "--beam", "1",
-                         "--checkpoint", str(trained / "best.pt")]) == 0
+    assert (
+        predict.main(
+            [
+                str(small),
+                str(u / "test.txt"),
+                str(u / "peer.txt"),
+                "--beam",
+                "1",
+                "--checkpoint",
+                str(trained / "best.pt"),
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in u.iterdir()) == ["peer.txt", "test.txt", "thesis.txt"]
     assert_user_file_kept(u)
 
@@ -94,14 +116,17 @@ def test_labels_with_an_empty_caption_list_are_refused(small, tmp_path, capsys):
     assert_refused(train.main, argv, needle, capsys, [tmp_path])
 
 
-@pytest.mark.parametrize("override, needle", [
-    ("data.val_fraction=1.5", "config key 'data.val_fraction' must be < 1, got 1.5"),
-    ("train.epochs=-1", "config key 'train.epochs' must be >= 0, got -1"),
-    ("train.batch_size=0", "config key 'train.batch_size' must be > 0, got 0"),
-    ("data.max_len=0", "config key 'data.max_len' must be >= 2, got 0"),
-    ("model.dropout=-0.1", "config key 'model.dropout' must be >= 0, got -0.1"),
-    ("model.feat_dim=10", "model.feat_dim=10, but the features have 4096 per frame"),
-])
+@pytest.mark.parametrize(
+    "override, needle",
+    [
+        ("data.val_fraction=1.5", "config key 'data.val_fraction' must be < 1, got 1.5"),
+        ("train.epochs=-1", "config key 'train.epochs' must be >= 0, got -1"),
+        ("train.batch_size=0", "config key 'train.batch_size' must be > 0, got 0"),
+        ("data.max_len=0", "config key 'data.max_len' must be >= 2, got 0"),
+        ("model.dropout=-0.1", "config key 'model.dropout' must be >= 0, got -0.1"),
+        ("model.feat_dim=10", "model.feat_dim=10, but the features have 4096 per frame"),
+    ],
+)
 def test_train_refuses_bad_values_before_writing(override, needle, sample_dir, tmp_path, capsys):
     run = user_folder(tmp_path / "run")
     argv = ["--config", TINY, "--quiet", "--run-dir", run, "--set", f"data.data_dir={sample_dir}", override]

@@ -31,8 +31,21 @@ def test_learns_synthetic_task_on_unseen_videos(sample_dir, trained, tmp_path):
     assert scores["bleu1_new"] >= 0.8, scores
     assert scores["distinct"] >= 8  # captions depend on the video: 20 videos of up to 36 kinds
     plain = tmp_path / "plain.txt"
-    assert predict.main([str(sample_dir), str(plain), "--rerank", "none", "--neighbours", "0",
-                         "--checkpoint", str(trained / "best.pt")]) == 0
+    assert (
+        predict.main(
+            [
+                str(sample_dir),
+                str(plain),
+                "--rerank",
+                "none",
+                "--neighbours",
+                "0",
+                "--checkpoint",
+                str(trained / "best.pt"),
+            ]
+        )
+        == 0
+    )
     scores = score_all(read_captions(plain), labels)
     assert scores["bleu1_new"] >= 0.9 and scores["distinct"] >= 8, scores  # the model itself learned the task
 
@@ -69,13 +82,23 @@ def test_resume_continues_from_last_checkpoint(sample_dir, tmp_path):
 
 def test_lm_pretraining_learns_the_captions(sample_dir, tmp_path):
     run = tmp_path / "lm"
-    args = ["--config", TINY, "--set", f"data.data_dir={sample_dir}", "train.epochs=0", "train.pretrain_lm_epochs=3",
-            "--run-dir", str(run), "--quiet"]
+    args = [
+        "--config",
+        TINY,
+        "--set",
+        f"data.data_dir={sample_dir}",
+        "train.epochs=0",
+        "train.pretrain_lm_epochs=3",
+        "--run-dir",
+        str(run),
+        "--quiet",
+    ]
     assert train.main(args) == 0
     model, vocab, _ = predict.load_model(run / "best.pt", torch.device("cpu"))
     # captions of the test videos: never trained on, but written from the same templates
-    caps = [vocab.encode(normalize_caption(c)) for cs in load_labels(sample_dir / "testing_label.json").values()
-            for c in cs]
+    caps = [
+        vocab.encode(normalize_caption(c)) for cs in load_labels(sample_dir / "testing_label.json").values() for c in cs
+    ]
     inputs, _ = pad_batch([[vocab.bos_id] + c for c in caps])
     targets, _ = pad_batch([c + [vocab.eos_id] for c in caps], pad_id=-100)
 

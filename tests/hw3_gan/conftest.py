@@ -16,5 +16,16 @@ def _own_cache(_isolated_runs, tmp_path, monkeypatch):
 
 
 def tiny_train_args(run_dir: Path, data: Path, *extra: str) -> list[str]:
-    return ["--config", str(CONFIGS / "tiny.yaml"), "--run-dir", str(run_dir), "--quiet", "--device", "cpu",
-            "--set", f"data.path={data}", "data.holdout_percent=0", *extra]
+    return [
+        "--config",
+        str(CONFIGS / "tiny.yaml"),
+        "--run-dir",
+        str(run_dir),
+        "--quiet",
+        "--device",
+        "cpu",
+        "--set",
+        f"data.path={data}",
+        "data.holdout_percent=0",
+        *extra,
+    ]

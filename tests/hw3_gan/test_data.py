@@ -33,7 +33,9 @@ def test_2017_format_handwritten_file(tmp_path):
         "1,long hair:195231\tblue hair:4000\n"  # no eye colour
         "2,blue hair:4000\tpink hair:3000\tblue eyes:20\n"  # two hair colours
         "3,smile:4\tGreen Eyes:2\tGrey Hair:9\n"  # kept: case and 'grey'
-        "4,\n", encoding="utf-8")
+        "4,\n",
+        encoding="utf-8",
+    )
     faces = load_faces(tmp_path)
     assert faces.ids == ["0", "3"] and faces.images.shape == (2, 64, 64, 3)
     assert [HAIR_COLOURS[h] for h in faces.hair] == ["blonde", "gray"]
@@ -58,8 +60,14 @@ def test_corrupt_image_is_skipped_and_counted(tmp_path, capsys):
     assert "corrupt 1" in faces.summary()
 
 
-@pytest.mark.parametrize("line,needle", [("13,blue hair", "needs both"), ("13;blue hair red eyes", "expected '<id>,"),
-                                         ("13,teal hair red eyes", "unknown hair colour 'teal'")])
+@pytest.mark.parametrize(
+    "line,needle",
+    [
+        ("13,blue hair", "needs both"),
+        ("13;blue hair red eyes", "expected '<id>,"),
+        ("13,teal hair red eyes", "unknown hair colour 'teal'"),
+    ],
+)
 def test_bad_tag_line_names_file_and_line(tmp_path, line, needle):
     folder = write_sample_data(tmp_path, n=5)
     lines = (folder / "tags.csv").read_text().splitlines()
@@ -87,6 +95,7 @@ def test_decoded_array_is_cached(tmp_path, monkeypatch):
 
     def fail(*_a, **_k):
         raise AssertionError("decoded again")
+
     monkeypatch.setattr(data_mod, "decode_image", fail)
     second = load_faces(folder)
     assert np.array_equal(first.images, second.images) and second.ids == first.ids

@@ -76,8 +76,16 @@ def test_evaluate_cli_and_bad_samples(scored, tmp_path, capsys):
     text = root / "data" / "sample_testing_text.txt"
     reqs = read_testing_text(text)
     _write_samples(tmp_path / "s", reqs, real)
-    args = [str(tmp_path / "s"), str(text), "--classifier", str(clf), "--data", str(root / "data" / "extra_data"),
-            "--json", str(tmp_path / "r.json")]
+    args = [
+        str(tmp_path / "s"),
+        str(text),
+        "--classifier",
+        str(clf),
+        "--data",
+        str(root / "data" / "extra_data"),
+        "--json",
+        str(tmp_path / "r.json"),
+    ]
     assert evaluate.main(args) == 0
     out = capsys.readouterr().out
     assert "accuracy   hair" in out and (tmp_path / "r.json").is_file()

@@ -15,13 +15,16 @@ def test_both_orders_single_tags_and_aliases():
     assert describe(blue, red) == "blue hair red eyes"
 
 
-@pytest.mark.parametrize("text,needle", [
-    ("silver hair red eyes", "unknown hair colour 'silver' (valid: orange, white"),
-    ("blue hair magenta eyes", "unknown eye colour 'magenta'"),
-    ("blue hair red eyes smile", "expected '<colour> hair'"),
-    ("", "expected '<colour> hair'"),
-    ("blue hair red hair", "two hair colours"),
-])
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("silver hair red eyes", "unknown hair colour 'silver' (valid: orange, white"),
+        ("blue hair magenta eyes", "unknown eye colour 'magenta'"),
+        ("blue hair red eyes smile", "expected '<colour> hair'"),
+        ("", "expected '<colour> hair'"),
+        ("blue hair red hair", "two hair colours"),
+    ],
+)
 def test_bad_tags_name_the_place(text, needle):
     with pytest.raises(UserError) as err:
         parse_tags(text, "tests.txt:7")
@@ -36,13 +39,16 @@ def test_read_testing_text_course_quirks(tmp_path):
     assert reqs[1].eye is None and reqs[2].hair == HAIR_COLOURS.index("purple")
 
 
-@pytest.mark.parametrize("content,needle", [
-    (b"", "no testing lines"),
-    (b"\n\n", "no testing lines"),
-    (b"1,blue hair\n1,red hair\n", ":2: id '1' already used on line 1"),
-    (b"1,blue hair\nblue hair red eyes\n", ":2: expected '<id>,<tags>'"),
-    (b"../x,blue hair\n", ":1: id '../x' may only hold"),
-])
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        (b"", "no testing lines"),
+        (b"\n\n", "no testing lines"),
+        (b"1,blue hair\n1,red hair\n", ":2: id '1' already used on line 1"),
+        (b"1,blue hair\nblue hair red eyes\n", ":2: expected '<id>,<tags>'"),
+        (b"../x,blue hair\n", ":1: id '../x' may only hold"),
+    ],
+)
 def test_bad_testing_files(tmp_path, content, needle):
     path = tmp_path / "t.txt"
     path.write_bytes(content)

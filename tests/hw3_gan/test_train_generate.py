@@ -82,15 +82,18 @@ def _assert_labelled_rows(path, rows: int, cols: int, size: int) -> None:
     strip = grid.shape[1] - (cols * (size + 2) + 2)
     assert grid.shape[0] == rows * (size + 2) + 2 and strip > 30, grid.shape
     for r in range(rows):
-        label = grid[2 + r * (size + 2): 2 + r * (size + 2) + size, :strip]
+        label = grid[2 + r * (size + 2) : 2 + r * (size + 2) + size, :strip]
         assert (label < 100).all(axis=-1).sum() > 20, f"row {r} has no label"
 
 
 def test_generate_bad_inputs_exit_2_and_leave_nothing(trained, tmp_path, capsys):
     _, _, run = trained
     ckpt = ["--checkpoint", str(run / "best.pt"), "--out", str(tmp_path / "out")]
-    cases = [(b"1,blue hair red eyes\n2,teal hair\n", ":2: unknown hair colour 'teal' (valid: orange"),
-             (b"", "no testing lines"), (b"1 blue hair\n", ":1: expected '<id>,<tags>'")]
+    cases = [
+        (b"1,blue hair red eyes\n2,teal hair\n", ":2: unknown hair colour 'teal' (valid: orange"),
+        (b"", "no testing lines"),
+        (b"1 blue hair\n", ":1: expected '<id>,<tags>'"),
+    ]
     for content, needle in cases:
         text = tmp_path / "t.txt"
         text.write_bytes(content)
@@ -140,7 +143,8 @@ def test_train_bad_data_is_one_line(tmp_path, capsys):
     folder = write_sample_data(tmp_path / "data", n=10)
     assert train.main(tiny_train_args(tmp_path / "run", folder, "model.image_size=48")) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        "error: model config: image_size must be a power of two >= 8, got 48")
+        "error: model config: image_size must be a power of two >= 8, got 48"
+    )
     assert train.main(tiny_train_args(tmp_path / "run", folder, "train.bogus=1")) == 2
     assert "unknown config key 'train.bogus'" in capsys.readouterr().err
     (folder / "images").rename(tmp_path / "moved")

@@ -60,17 +60,33 @@ def test_empty_input_gives_empty_output(tiny_run, tmp_path):
 
 
 def test_bad_config_names_the_key(sample, tmp_path, capsys):
-    argv = ["--config", str(REPO / "hw4_chatbot/configs/tiny.yaml"), "--run-dir", str(tmp_path / "r"),
-            "--set", "model.hiden=3"]
+    argv = [
+        "--config",
+        str(REPO / "hw4_chatbot/configs/tiny.yaml"),
+        "--run-dir",
+        str(tmp_path / "r"),
+        "--set",
+        "model.hiden=3",
+    ]
     assert train.main(argv) == 2
     assert "model.hiden" in capsys.readouterr().err
 
 
 def test_resume_is_exact(sample, tmp_path):
     """Stopped mid-epoch at step 5 and resumed, a run ends with the very weights of an uninterrupted one."""
+
     def argv(run: Path, *extra: str) -> list[str]:
-        return ["--config", str(REPO / "hw4_chatbot/configs/tiny.yaml"), "--run-dir", str(run), "--quiet",
-                "--set", f"data.path={sample / 'cornell_pairs'}", "train.epochs=2", *extra]
+        return [
+            "--config",
+            str(REPO / "hw4_chatbot/configs/tiny.yaml"),
+            "--run-dir",
+            str(run),
+            "--quiet",
+            "--set",
+            f"data.path={sample / 'cornell_pairs'}",
+            "train.epochs=2",
+            *extra,
+        ]
 
     run, whole = tmp_path / "run", tmp_path / "whole"
     assert train.main(argv(run, "train.max_steps=5")) == 0
@@ -93,12 +109,39 @@ def test_resume_is_exact(sample, tmp_path):
 def test_rl_from_s2s_then_evaluate_table(tiny_run, tmp_path, capsys):
     rl = tmp_path / "rl"
     back = tmp_path / "back"
-    assert train.main(["--config", str(REPO / "hw4_chatbot/configs/tiny.yaml"), "--run-dir", str(back), "--quiet",
-                       "--set", f"data.path={load_chatbot(tiny_run / 'best.pt').cfg.data.path}",
-                       "data.reverse=true", "train.max_steps=20"]) == 0
-    assert train.main(["--config", str(REPO / "hw4_chatbot/configs/tiny_rl.yaml"), "--run-dir", str(rl), "--quiet",
-                       "--set", f"rl.init_checkpoint={tiny_run / 'best.pt'}",
-                       f"rl.backward_checkpoint={back / 'best.pt'}", "train.max_steps=6", "train.eval_every=3"]) == 0
+    assert (
+        train.main(
+            [
+                "--config",
+                str(REPO / "hw4_chatbot/configs/tiny.yaml"),
+                "--run-dir",
+                str(back),
+                "--quiet",
+                "--set",
+                f"data.path={load_chatbot(tiny_run / 'best.pt').cfg.data.path}",
+                "data.reverse=true",
+                "train.max_steps=20",
+            ]
+        )
+        == 0
+    )
+    assert (
+        train.main(
+            [
+                "--config",
+                str(REPO / "hw4_chatbot/configs/tiny_rl.yaml"),
+                "--run-dir",
+                str(rl),
+                "--quiet",
+                "--set",
+                f"rl.init_checkpoint={tiny_run / 'best.pt'}",
+                f"rl.backward_checkpoint={back / 'best.pt'}",
+                "train.max_steps=6",
+                "train.eval_every=3",
+            ]
+        )
+        == 0
+    )
     bot = load_chatbot(rl / "best.pt")
     assert bot.kind == "rl" and bot.backward is not None
     # the run records the model and data it trained: the initial S2S model's, not tiny_rl.yaml's defaults
@@ -109,20 +152,65 @@ def test_rl_from_s2s_then_evaluate_table(tiny_run, tmp_path, capsys):
     # the repeat penalty's window travels in the checkpoint: 6 steps x 2 turns x 16 replies = 192 remembered,
     # and 3 more steps after --resume fill the 256-reply window only if those 192 were restored
     assert len(load_checkpoint(rl / "last.pt", "hw4_chatbot")["extra"]["recent_replies"]) == 192
-    assert train.main(["--config", str(REPO / "hw4_chatbot/configs/tiny_rl.yaml"), "--run-dir", str(rl), "--quiet",
-                       "--resume", "--set", f"rl.init_checkpoint={tiny_run / 'best.pt'}",
-                       f"rl.backward_checkpoint={back / 'best.pt'}", "train.max_steps=9", "train.eval_every=3"]) == 0
+    assert (
+        train.main(
+            [
+                "--config",
+                str(REPO / "hw4_chatbot/configs/tiny_rl.yaml"),
+                "--run-dir",
+                str(rl),
+                "--quiet",
+                "--resume",
+                "--set",
+                f"rl.init_checkpoint={tiny_run / 'best.pt'}",
+                f"rl.backward_checkpoint={back / 'best.pt'}",
+                "train.max_steps=9",
+                "train.eval_every=3",
+            ]
+        )
+        == 0
+    )
     state = load_checkpoint(rl / "last.pt", "hw4_chatbot")
     assert state["step"] == 9 and len(state["extra"]["recent_replies"]) == 256
     capsys.readouterr()
     # the file given again stands in for the run's model only where it agrees; a real change is refused
-    assert train.main(["--config", str(REPO / "hw4_chatbot/configs/tiny_rl.yaml"), "--run-dir", str(rl), "--quiet",
-                       "--resume", "--set", "model.emb=7"]) == 2
+    assert (
+        train.main(
+            [
+                "--config",
+                str(REPO / "hw4_chatbot/configs/tiny_rl.yaml"),
+                "--run-dir",
+                str(rl),
+                "--quiet",
+                "--resume",
+                "--set",
+                "model.emb=7",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "config key 'model.emb' cannot change on --resume" in err and len(err.strip().splitlines()) == 1
     table = tmp_path / "table.md"
-    assert evaluate.main(["--models", "S2S", "RL-mmi", "BEST", "--s2s", str(tiny_run / "best.pt"), "--rl",
-                          str(rl / "best.pt"), "--latency-n", "3", "--out", str(table)]) == 0
+    assert (
+        evaluate.main(
+            [
+                "--models",
+                "S2S",
+                "RL-mmi",
+                "BEST",
+                "--s2s",
+                str(tiny_run / "best.pt"),
+                "--rl",
+                str(rl / "best.pt"),
+                "--latency-n",
+                "3",
+                "--out",
+                str(table),
+            ]
+        )
+        == 0
+    )
     text = table.read_text()
     assert text.count("\n") == 5 and "| RL-mmi |" in text and "ppl" in text
 

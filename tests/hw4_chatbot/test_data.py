@@ -10,9 +10,9 @@ def test_cornell_raw_with_cp1252_and_crlf(tmp_path):
         b"L3 +++$+++ u0 +++$+++ m0 +++$+++ A +++$+++ Caf\xe9 ?\r\n"
         b"L2 +++$+++ u1 +++$+++ m0 +++$+++ B +++$+++ I don\x92t know.  \r\n"
         b"L1 +++$+++ u0 +++$+++ m0 +++$+++ A +++$+++ Hello there.\r\n"
-        b"L9 +++$+++ u0 +++$+++ m0 +++$+++ A +++$+++ \r\n")
-    (tmp_path / "movie_conversations.txt").write_bytes(
-        b"u0 +++$+++ u1 +++$+++ m0 +++$+++ ['L1', 'L2', 'L3']\r\n")
+        b"L9 +++$+++ u0 +++$+++ m0 +++$+++ A +++$+++ \r\n"
+    )
+    (tmp_path / "movie_conversations.txt").write_bytes(b"u0 +++$+++ u1 +++$+++ m0 +++$+++ ['L1', 'L2', 'L3']\r\n")
     pairs = read_cornell(tmp_path)
     assert pairs == [("Hello there.", "I don\u2019t know."), ("I don\u2019t know.", "Caf\xe9 ?")]
     assert normalize(pairs[0][1]) == ["i", "don't", "know", "."]  # curly apostrophe folded

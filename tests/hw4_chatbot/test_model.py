@@ -39,8 +39,10 @@ def test_learns_a_synthetic_dialogue_task_to_near_perfect_accuracy():
     model.eval()
     test = synthetic(200, random.Random(1))
     b = encode(test, vocab)
-    for cfg in (DecodeConfig(strategy="greedy", no_repeat_ngram=0), DecodeConfig(strategy="beam", beam=3,
-                                                                                   no_repeat_ngram=0)):
+    for cfg in (
+        DecodeConfig(strategy="greedy", no_repeat_ngram=0),
+        DecodeConfig(strategy="beam", beam=3, no_repeat_ngram=0),
+    ):
         out = decode_batch(model, b["src"], b["src_len"], cfg)
         exact = sum(vocab.decode(ids) == r for ids, (_, r) in zip(out, test)) / len(test)
         assert exact >= 0.95, (cfg.strategy, exact)
@@ -75,7 +77,7 @@ def test_lstm_variant_learns_the_task_too():
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
     short = [(q[:2], r[-2:]) for q, r in synthetic(2000, rng)]  # 2-word queries: a quick task for 2 layers
     for i in range(250):
-        loss, _ = reply_nll(model, encode(short[i * 8 % 2000:][:32], vocab), vocab.pad_id)
+        loss, _ = reply_nll(model, encode(short[i * 8 % 2000 :][:32], vocab), vocab.pad_id)
         opt.zero_grad()
         loss.backward()
         opt.step()

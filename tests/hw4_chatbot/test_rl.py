@@ -61,8 +61,25 @@ def test_dialogue_rewards_dull_component_on_real_dull_list():
     from hw4_chatbot.rewards import DialogueRewards, RewardWeights
 
     words = "i don't know . what ? well , sir you were right".split()
-    vocab = Vocab.build(words + ["what're", "talking", "about", "mean", "you're", "sure", "not", "i'm", "think",
-                                 "so", "sorry", "anything", "saying", "nothing"])
+    vocab = Vocab.build(
+        words
+        + [
+            "what're",
+            "talking",
+            "about",
+            "mean",
+            "you're",
+            "sure",
+            "not",
+            "i'm",
+            "think",
+            "so",
+            "sorry",
+            "anything",
+            "saying",
+            "nothing",
+        ]
+    )
     model = Seq2Seq(len(vocab), ModelConfig(emb=8, hidden=8, dropout=0.0))
     rewards = DialogueRewards(model, None, vocab, RewardWeights(ease=0, flow=0, coherence=0, backward=0, dull=2.0))
     texts = ("i don't know .", "well , i don't know , sir .", "you were right .")
@@ -78,7 +95,7 @@ def test_running_norm_standardises_each_component_with_running_stats():
 
     norm = RunningNorm(decay=0.5)
     x = torch.tensor([1.0, 3.0])  # mean 2, unbiased var 2
-    assert torch.allclose(norm("a", x), torch.tensor([-1.0, 1.0]) / 2 ** 0.5, atol=1e-5)
+    assert torch.allclose(norm("a", x), torch.tensor([-1.0, 1.0]) / 2**0.5, atol=1e-5)
     y = torch.tensor([5.0, 5.0])  # mean 5, var 0 -> running mean 3.5, var 1.0
     assert torch.allclose(norm("a", y), torch.tensor([1.5, 1.5]), atol=1e-5)
     assert norm.stats["a"] == [3.5, 1.0]

@@ -67,13 +67,16 @@ def test_evaluate_refuses_bad_outputs_and_names_its_own_flags(d, tiny_run, capsy
     assert "pass --s2s" in line and "--checkpoint" not in line
 
 
-@pytest.mark.parametrize("override, needle", [
-    ("train.batch_size=0", "config key 'train.batch_size' must be > 0, got 0"),
-    ("train.lr=-1", "config key 'train.lr' must be > 0, got -1"),
-    ("train.epochs=-1", "config key 'train.epochs' must be > 0, got -1"),
-    ("data.max_query_len=0", "config key 'data.max_query_len' must be > 0, got 0"),
-    ("decode.beam=0", "config key 'decode.beam' must be > 0, got 0"),
-])
+@pytest.mark.parametrize(
+    "override, needle",
+    [
+        ("train.batch_size=0", "config key 'train.batch_size' must be > 0, got 0"),
+        ("train.lr=-1", "config key 'train.lr' must be > 0, got -1"),
+        ("train.epochs=-1", "config key 'train.epochs' must be > 0, got -1"),
+        ("data.max_query_len=0", "config key 'data.max_query_len' must be > 0, got 0"),
+        ("decode.beam=0", "config key 'decode.beam' must be > 0, got 0"),
+    ],
+)
 def test_train_refuses_bad_values_before_writing(override, needle, sample, tmp_path, capsys):
     run = user_folder(tmp_path / "run")
     argv = ["--config", TINY, "--run-dir", run, "--quiet", "--set", f"data.path={sample / 'cornell_pairs'}", override]
@@ -86,8 +89,17 @@ def test_finished_run_is_refused(tiny_run, sample, capsys):
 
 
 def _rl_args(run_dir, init, *extra):
-    return ["--config", TINY_RL, "--run-dir", str(run_dir), "--quiet", "--set", f"rl.init_checkpoint={init}",
-            "train.eval_every=3", *extra]
+    return [
+        "--config",
+        TINY_RL,
+        "--run-dir",
+        str(run_dir),
+        "--quiet",
+        "--set",
+        f"rl.init_checkpoint={init}",
+        "train.eval_every=3",
+        *extra,
+    ]
 
 
 KILL_AFTER_STEP_3 = textwrap.dedent("""
@@ -110,8 +122,14 @@ def test_rl_sigkill_then_resume_is_bit_exact_and_stays_rl(tiny_run, tmp_path):
     assert train.main(_rl_args(tmp_path / "straight", init, "train.max_steps=6")) == 0
     killed = user_folder(tmp_path / "killed")
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-c", KILL_AFTER_STEP_3, *_rl_args(killed, init, "train.max_steps=6")],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_AFTER_STEP_3, *_rl_args(killed, init, "train.max_steps=6")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert load_checkpoint(killed / "last.pt")["step"] == 3
     # the README's command: no --config; mode, model and data come from the run itself
