@@ -252,6 +252,7 @@ def draw(curve: list[dict], path: Path) -> None:
         path,
         title="HW1: public accuracy (ids 1-520) against LSTM training",
         xlabel="minutes of LSTM training",
+        rest_title="public accuracy",
     )
 
 

@@ -32,7 +32,7 @@ def _font(size: int = FONT_SIZE) -> ImageFont.ImageFont | ImageFont.FreeTypeFont
     return ImageFont.load_default(size=size)
 
 
-def panels_for(keys: Sequence[str]) -> list[tuple[str, list[str], bool]]:
+def panels_for(keys: Sequence[str], rest_title: str = "validation") -> list[tuple[str, list[str], bool]]:
     """Group metric names into ``(title, keys, log_scale)`` panels: losses, perplexities, the rest."""
     losses = [k for k in keys if "loss" in k]
     ppls = [k for k in keys if "ppl" in k or "perplexity" in k]
@@ -40,7 +40,7 @@ def panels_for(keys: Sequence[str]) -> list[tuple[str, list[str], bool]]:
     groups = [
         ("training loss" if all(not k.startswith("val") for k in losses) else "loss", losses, True),
         ("perplexity", ppls, True),
-        ("validation", rest, False),
+        (rest_title, rest, False),
     ]
     return [g for g in groups if g[1]]
 
@@ -133,6 +133,7 @@ def plot_curves(
     title: str = "",
     size: tuple[int, int] | None = None,
     xlabel: str = "step",
+    rest_title: str = "validation",
 ) -> None:
     """Draw ``keys`` against ``step`` into ``out`` (PNG), one panel per kind of metric; ``xlabel``
     names what ``step`` holds."""
@@ -142,7 +143,7 @@ def plot_curves(
     series = {k: v for k, v in series.items() if v}
     if not series:
         raise UserError(f"none of {', '.join(keys)} appear in the metrics")
-    panels = panels_for(list(series))
+    panels = panels_for(list(series), rest_title)
     size = size or (WIDTH, TITLE_H + PANEL_HEIGHT * len(panels))
     xs = [x for pts in series.values() for x, _ in pts]
     x_range = (min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1)
