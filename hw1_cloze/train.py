@@ -25,10 +25,9 @@ from common.distributed import all_reduce_mean, cleanup, wrap_model
 from common.errors import UserError, run_cli
 from common.metrics import progress
 from common.setup import start_run
+from hw1_cloze import HOMEWORK
 from hw1_cloze.model import LSTMLanguageModel, ModelConfig
 from hw1_cloze.prepare import Corpus, default_source, prepare_corpus
-
-HOMEWORK = "hw1_cloze"
 
 
 @dataclass
