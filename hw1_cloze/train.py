@@ -9,8 +9,6 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import torch
@@ -19,48 +17,16 @@ from common.batching import StreamBatcher
 from common.budget import TimeBudget
 from common.checkpoint import make_state
 from common.cli import train_parser
-from common.config import RunConfig, config_to_dict, param
+from common.config import config_to_dict
 from common.device import autocast
 from common.distributed import all_reduce_mean, cleanup, wrap_model
 from common.errors import UserError, run_cli
 from common.metrics import progress
 from common.setup import start_run
 from hw1_cloze import HOMEWORK
-from hw1_cloze.model import LSTMLanguageModel, ModelConfig
+from hw1_cloze.config import Config, DataConfig
+from hw1_cloze.model import LSTMLanguageModel
 from hw1_cloze.prepare import Corpus, default_source, prepare_corpus
-
-
-@dataclass
-class DataConfig:
-    corpus: str = ""  # folder of .TXT novels or the .tar.xz; "" = $MLDS_DATA/hw1/Holmes_Training_Data.tar.xz
-    max_vocab: int = param(50000, gt=4)
-    min_freq: int = param(1, ge=1)
-    valid_tokens: int = param(200000, gt=0)  # held out from the end of the stream
-    direction: Literal["forward", "backward"] = "forward"
-
-
-@dataclass
-class TrainConfig:
-    batch_size: int = param(128, gt=0)
-    bptt: int = param(35, gt=0)
-    lr: float = param(2e-3, gt=0)
-    min_lr_ratio: float = param(0.1, ge=0, le=1)  # cosine decay to lr * this at the last step
-    warmup_steps: int = param(100, ge=0)
-    clip: float = param(1.0, gt=0)
-    epochs: float = param(1.0, gt=0, resume=True)  # used when max_steps is 0
-    max_steps: int = param(0, ge=0, resume=True)
-    max_minutes: float = param(0.0, ge=0, resume=True)  # stop (with a checkpoint) after this long; 0 = no limit
-    eval_every: int = param(500, gt=0, resume=True)
-    eval_tokens: int = param(100000, gt=0)
-    log_every: int = param(50, gt=0, resume=True)
-    keep_last: int = param(0, ge=0, resume=True)  # also keep this many numbered step_*.pt checkpoints
-
-
-@dataclass
-class Hw1Config(RunConfig):
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 def load_corpus(cfg: DataConfig, quiet: bool = False) -> Corpus:
@@ -93,7 +59,7 @@ def lr_factor(step: int, total: int, warmup: int, floor: float) -> float:
 
 
 def _impl(args) -> int:
-    run = start_run(HOMEWORK, Hw1Config, args)
+    run = start_run(HOMEWORK, Config, args)
     run.ckpt.keep_last = run.cfg.train.keep_last
     cfg, tc, device, env = run.cfg, run.cfg.train, run.device, run.env
     corpus = load_corpus(cfg.data, run.quiet or not env.is_main)
