@@ -70,7 +70,7 @@ def timed(name: str, fn: Callable[[], dict], results: dict) -> None:
 def run_hw1(out: Path, minutes: float, ceiling: float) -> dict:
     from common.config import load_config
     from hw1_cloze import train
-    from hw1_cloze.train import Hw1Config
+    from hw1_cloze.config import Config
 
     config = "hw1_cloze/configs/default.yaml"
     code = train.main(
@@ -87,7 +87,7 @@ def run_hw1(out: Path, minutes: float, ceiling: float) -> dict:
     )
     rows = read_metrics(out / "hw1" / "metrics.jsonl")
     tok_s = last(rows, "tok_s") or 0.0
-    cfg = load_config(Hw1Config, config, [])
+    cfg = load_config(Config, config, [])
     flops = lstm_train_flops_per_token(cfg.model.emb, cfg.model.hidden, cfg.model.layers, cfg.model.cutoffs[0] + 2)
     return {
         "exit": code,

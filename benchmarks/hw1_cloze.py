@@ -31,7 +31,7 @@ from benchmarks.common_bench import machine_line  # noqa: E402
 from common.checkpoint import load_checkpoint  # noqa: E402
 from common.metrics import read_metrics  # noqa: E402
 from common.plot import plot_curves  # noqa: E402
-from hw1_cloze import predict  # noqa: E402
+from hw1_cloze import HOMEWORK, predict  # noqa: E402
 from hw1_cloze.data import CHOICES, read_answers, read_questions  # noqa: E402
 from hw1_cloze.ensemble import KINDS, Member, load_scorer, write_ensemble  # noqa: E402
 from hw1_cloze.prepare import prepare_corpus  # noqa: E402
@@ -233,7 +233,7 @@ def accuracy_curve(out: Path, dev_sents, test_sents, dev: dict, test: dict, judg
     for (fwd, fwd_min), (bwd, bwd_min) in pairs:
         row, cur_dev, cur_test = {"minutes": max(fwd_min, bwd_min)}, dict(dev), dict(test)
         for d, path in (("forward", fwd), ("backward", bwd)):
-            scorer = LSTMScorer(load_checkpoint(path, "hw1_cloze"), torch.device("cpu"))
+            scorer = LSTMScorer(load_checkpoint(path, HOMEWORK), torch.device("cpu"))
             cur_dev[d], cur_test[d] = scorer.score(dev_sents), scorer.score(test_sents)
             row[d] = judge.public_accuracy([cur_test[d]], [1])
         for label, names in (("rnn only", ["forward", "backward"]), ("ensemble", ["forward", "backward", *fixed])):

@@ -16,7 +16,7 @@ import torch
 from common.checkpoint import CheckpointManager, load_checkpoint, restore
 from common.config import load_config, read_config_file, resume_config, save_config
 from common.device import select_device, set_threads
-from common.distributed import DistEnv, barrier, init_distributed, process_device
+from common.distributed import DistEnv, barrier, cleanup, init_distributed, process_device
 from common.errors import UserError, one_line
 from common.files import make_folder
 from common.metrics import MetricsLog, say
@@ -130,6 +130,16 @@ def start_run(homework: str, cfg_cls: type[C], args: argparse.Namespace, keep_la
         record = _Once(run._first_record)
         run.log.before_first_write = run.ckpt.before_first_save = record
     return run
+
+
+def train_command(homework: str, cfg_cls: type[C], args: argparse.Namespace, train: Callable[[Run[C]], None]) -> int:
+    """A training command's body: start the run, ``train`` it, leave the process group even on error."""
+    run = start_run(homework, cfg_cls, args)
+    try:
+        train(run)
+    finally:
+        cleanup(run.env)
+    return 0
 
 
 def start_inference(device: str = "auto", threads: int = 0, seed: int | None = 0) -> torch.device:

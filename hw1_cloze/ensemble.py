@@ -23,10 +23,10 @@ from common.checkpoint import load_checkpoint
 from common.errors import UserError
 from common.files import atomic_write
 from common.runs import runs_root
+from hw1_cloze import HOMEWORK
 from hw1_cloze.scoring import LSTMScorer, NgramScorer, SentenceScorer
 from hw1_cloze.semantic import SkipGramScorer
 
-HOMEWORK = "hw1_cloze"
 KINDS = ("forward", "backward", "ngram", "skipgram")  # the order of weights everywhere
 FLAGS = {"forward": "checkpoint", "backward": "backward", "ngram": "ngram", "skipgram": "semantic"}  # predict, tune
 ENSEMBLE_FILE = "ensemble.yaml"

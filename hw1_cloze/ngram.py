@@ -50,8 +50,10 @@ def _discount(counts: np.ndarray, d: np.ndarray) -> np.ndarray:
 class KneserNey:
     """``order``-gram model; ``logprob(ids, targets)`` gives natural-log probabilities."""
 
-    def __init__(self, order: int, vocab_size: int, arrays: dict[str, np.ndarray]):
-        self.order, self.vocab_size, self.a = order, vocab_size, arrays
+    def __init__(self, order: int, vocab_size: int, tables: dict[str, np.ndarray]):
+        # keys{k}/counts{k}: the sorted k-gram keys and their counts; d{k}: discounts; ctx{k}, total{k},
+        # gamma{k}: each (k-1)-word context, its total count and its back-off weight
+        self.order, self.vocab_size, self.tables = order, vocab_size, tables
 
     @classmethod
     def build(cls, ids: np.ndarray, order: int, vocab_size: int) -> KneserNey:
@@ -59,45 +61,46 @@ class KneserNey:
             raise UserError(f"n-gram order must be 1..{MAX_ORDER}, got {order}")
         if vocab_size > 2**BITS:
             raise UserError(f"vocabulary of {vocab_size} does not fit the n-gram's {BITS}-bit ids")
-        a: dict[str, np.ndarray] = {}
+        tables: dict[str, np.ndarray] = {}
         keys, counts = np.unique(pack(ids, order), return_counts=True)
         for k in range(order, 0, -1):
-            a[f"keys{k}"], a[f"counts{k}"] = keys, counts.astype(np.int32)
+            tables[f"keys{k}"], tables[f"counts{k}"] = keys, counts.astype(np.int32)
             d = _discounts(counts)
-            a[f"d{k}"] = d
+            tables[f"d{k}"] = d
             if k > 1:
                 ctx = keys >> np.uint64(BITS)
                 starts = np.flatnonzero(np.r_[True, ctx[1:] != ctx[:-1]])
-                a[f"ctx{k}"] = ctx[starts]
-                a[f"total{k}"] = np.add.reduceat(counts, starts).astype(np.float64)
-                a[f"gamma{k}"] = sum(
+                tables[f"ctx{k}"] = ctx[starts]
+                tables[f"total{k}"] = np.add.reduceat(counts, starts).astype(np.float64)
+                tables[f"gamma{k}"] = sum(
                     d[i] * np.add.reduceat((np.minimum(counts, 3) == i + 1).astype(np.int64), starts) for i in range(3)
                 ).astype(np.float64)
                 # lower order: continuation counts = distinct left extensions of each (k-1)-gram
                 suffix = keys & np.uint64(2 ** (BITS * (k - 1)) - 1)
                 keys, counts = np.unique(suffix, return_counts=True)
             else:
-                a["total1"] = np.array([counts.sum()], dtype=np.float64)
-                a["gamma1"] = np.array([sum(d[i] * np.sum(np.minimum(counts, 3) == i + 1) for i in range(3))])
-        return cls(order, vocab_size, a)
+                tables["total1"] = np.array([counts.sum()], dtype=np.float64)
+                tables["gamma1"] = np.array([sum(d[i] * np.sum(np.minimum(counts, 3) == i + 1) for i in range(3))])
+        return cls(order, vocab_size, tables)
 
     def logprob(self, history: np.ndarray, hist_len: np.ndarray, target: np.ndarray) -> np.ndarray:
         """``log p(target | history)``; ``history`` (M, order-1) ids, last column = previous word,
         ``hist_len`` (M,) how many of those columns are real (at a sentence start, fewer)."""
-        a, target = self.a, np.asarray(target, dtype=np.uint64)
-        c1 = self._lookup(a["keys1"], a["counts1"], target)
-        p = (np.maximum(c1 - _discount(c1, a["d1"]), 0) + a["gamma1"][0] / self.vocab_size) / a["total1"][0]
+        tables, target = self.tables, np.asarray(target, dtype=np.uint64)
+        c1 = self._lookup(tables["keys1"], tables["counts1"], target)
+        unigram = np.maximum(c1 - _discount(c1, tables["d1"]), 0) + tables["gamma1"][0] / self.vocab_size
+        p = unigram / tables["total1"][0]
         history = np.asarray(history, dtype=np.uint64)
         for k in range(2, self.order + 1):
             h = np.zeros(len(target), dtype=np.uint64)
             for col in range(self.order - k + 1, self.order):
                 h = (h << np.uint64(BITS)) | history[:, col - 1]
-            idx = np.searchsorted(a[f"ctx{k}"], h)
-            idx = np.minimum(idx, len(a[f"ctx{k}"]) - 1)
-            seen = (a[f"ctx{k}"][idx] == h) & (hist_len >= k - 1)
-            c = self._lookup(a[f"keys{k}"], a[f"counts{k}"], (h << np.uint64(BITS)) | target)
-            num = np.maximum(c - _discount(c, a[f"d{k}"]), 0) + a[f"gamma{k}"][idx] * p
-            p = np.where(seen, num / a[f"total{k}"][idx], p)
+            idx = np.searchsorted(tables[f"ctx{k}"], h)
+            idx = np.minimum(idx, len(tables[f"ctx{k}"]) - 1)
+            seen = (tables[f"ctx{k}"][idx] == h) & (hist_len >= k - 1)
+            c = self._lookup(tables[f"keys{k}"], tables[f"counts{k}"], (h << np.uint64(BITS)) | target)
+            num = np.maximum(c - _discount(c, tables[f"d{k}"]), 0) + tables[f"gamma{k}"][idx] * p
+            p = np.where(seen, num / tables[f"total{k}"][idx], p)
         return np.log(p)
 
     @staticmethod
@@ -124,7 +127,7 @@ class KneserNey:
         """Save with the vocabulary it was counted over, so the file scores text on its own."""
         with atomic_write(path, "wb") as f:
             np.savez(
-                f, order=self.order, vocab_size=self.vocab_size, itos=np.array(itos), unk_types=unk_types, **self.a
+                f, order=self.order, vocab_size=self.vocab_size, itos=np.array(itos), unk_types=unk_types, **self.tables
             )
 
     @classmethod

@@ -27,9 +27,9 @@ from common.metrics import say
 from common.runs import runs_root
 from common.setup import start_inference
 from common.text import tokenize
-from hw1_cloze import ensemble
+from hw1_cloze import HOMEWORK, ensemble
 from hw1_cloze.data import CHOICES, read_questions
-from hw1_cloze.ensemble import HOMEWORK, Member
+from hw1_cloze.ensemble import Member
 from hw1_cloze.scoring import SentenceScorer, candidate_sentences, choose
 
 

@@ -29,6 +29,7 @@ from common.metrics import progress, say
 from common.runs import cache_dir, data_root
 from common.text import decode_bytes
 from common.vocab import EOS, Vocab
+from hw1_cloze import HOMEWORK
 from hw1_cloze.data import corpus_tokens
 
 TOKENIZER_VERSION = 2
@@ -96,7 +97,7 @@ def prepare_corpus(
         raise UserError(f"{source}: corpus not found (a folder of .TXT novels or Holmes_Training_Data.tar.xz)")
     if max_vocab >= 2**16:
         raise UserError(f"max_vocab {max_vocab} too large: the n-gram model packs ids into 16 bits")
-    folder = cache_dir("hw1_cloze", cache_key(source, max_vocab, min_freq))
+    folder = cache_dir(HOMEWORK, cache_key(source, max_vocab, min_freq))
     if (folder / "meta.json").is_file():
         meta = json.loads((folder / "meta.json").read_text())
         return Corpus(np.load(folder / "ids.npy", mmap_mode="r"), Vocab.load(folder / "vocab.json"), meta)

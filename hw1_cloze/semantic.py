@@ -28,7 +28,8 @@ from common.errors import UserError, run_cli
 from common.files import atomic_write
 from common.metrics import say
 from common.vocab import Vocab
-from hw1_cloze.train import DataConfig, load_corpus
+from hw1_cloze.config import DataConfig
+from hw1_cloze.train import load_corpus
 
 
 @dataclass

@@ -6,11 +6,11 @@ validation perplexity on the held-out end of the corpus; checkpoint and resume.
 
 from __future__ import annotations
 
+import argparse
 import math
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -19,49 +19,16 @@ from common.batching import StreamBatcher
 from common.budget import TimeBudget
 from common.checkpoint import make_state
 from common.cli import train_parser
-from common.config import RunConfig, config_to_dict, param
+from common.config import config_to_dict
 from common.device import autocast
-from common.distributed import all_reduce_mean, cleanup, wrap_model
+from common.distributed import all_reduce_mean, wrap_model
 from common.errors import UserError, run_cli
 from common.metrics import progress
-from common.setup import start_run
-from hw1_cloze.model import LSTMLanguageModel, ModelConfig
+from common.setup import Run, train_command
+from hw1_cloze import HOMEWORK
+from hw1_cloze.config import Config, DataConfig
+from hw1_cloze.model import LSTMLanguageModel
 from hw1_cloze.prepare import Corpus, default_source, prepare_corpus
-
-HOMEWORK = "hw1_cloze"
-
-
-@dataclass
-class DataConfig:
-    corpus: str = ""  # folder of .TXT novels or the .tar.xz; "" = $MLDS_DATA/hw1/Holmes_Training_Data.tar.xz
-    max_vocab: int = param(50000, gt=4)
-    min_freq: int = param(1, ge=1)
-    valid_tokens: int = param(200000, gt=0)  # held out from the end of the stream
-    direction: Literal["forward", "backward"] = "forward"
-
-
-@dataclass
-class TrainConfig:
-    batch_size: int = param(128, gt=0)
-    bptt: int = param(35, gt=0)
-    lr: float = param(2e-3, gt=0)
-    min_lr_ratio: float = param(0.1, ge=0, le=1)  # cosine decay to lr * this at the last step
-    warmup_steps: int = param(100, ge=0)
-    clip: float = param(1.0, gt=0)
-    epochs: float = param(1.0, gt=0, resume=True)  # used when max_steps is 0
-    max_steps: int = param(0, ge=0, resume=True)
-    max_minutes: float = param(0.0, ge=0, resume=True)  # stop (with a checkpoint) after this long; 0 = no limit
-    eval_every: int = param(500, gt=0, resume=True)
-    eval_tokens: int = param(100000, gt=0)
-    log_every: int = param(50, gt=0, resume=True)
-    keep_last: int = param(0, ge=0, resume=True)  # also keep this many numbered step_*.pt checkpoints
-
-
-@dataclass
-class Hw1Config(RunConfig):
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 def load_corpus(cfg: DataConfig, quiet: bool = False) -> Corpus:
@@ -89,102 +56,155 @@ def perplexity(model: LSTMLanguageModel, ids: np.ndarray, device: torch.device, 
 def lr_factor(step: int, total: int, warmup: int, floor: float) -> float:
     if step < warmup:
         return (step + 1) / warmup
-    progress_ = min(1.0, (step - warmup) / max(1, total - warmup))
-    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress_))
+    decay_done = min(1.0, (step - warmup) / max(1, total - warmup))  # share of the cosine decay behind us
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * decay_done))
 
 
-def _impl(args) -> int:
-    run = start_run(HOMEWORK, Hw1Config, args)
-    run.ckpt.keep_last = run.cfg.train.keep_last
-    cfg, tc, device, env = run.cfg, run.cfg.train, run.device, run.env
-    corpus = load_corpus(cfg.data, run.quiet or not env.is_main)
-    train_ids, valid_ids = corpus.split(cfg.data.valid_tokens)
-    if cfg.data.direction == "backward":
+@dataclass
+class Learner:
+    """The model, its optimizer and its learning-rate schedule."""
+
+    model: LSTMLanguageModel
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LambdaLR
+
+
+@dataclass
+class LoopState:
+    step: int = 0
+    best_ppl: float = math.inf
+    hidden: tuple[torch.Tensor, ...] | None = None  # the recurrent state carried into the next window
+
+
+def load_streams(run: Run[Config]) -> tuple[Corpus, np.ndarray, np.ndarray]:
+    """The corpus and its training and validation id streams, reversed for a backward model."""
+    cfg = run.cfg.data
+    corpus = load_corpus(cfg, run.quiet or not run.env.is_main)
+    train_ids, valid_ids = corpus.split(cfg.valid_tokens)
+    if cfg.direction == "backward":
         train_ids, valid_ids = train_ids[::-1].copy(), valid_ids[::-1].copy()
-    stream = StreamBatcher(train_ids, tc.batch_size, tc.bptt, env.rank, env.world_size)
-    total = tc.max_steps or max(1, int(tc.epochs * len(stream)))
-    run.say(
-        f"{corpus.meta['tokens']:,} tokens, vocabulary {len(corpus.vocab):,}; {len(stream):,} windows "
-        f"of {tc.batch_size}x{tc.bptt} per epoch; {total:,} steps ({cfg.data.direction})"
+    return corpus, train_ids, valid_ids
+
+
+def build(cfg: Config, vocab_size: int, total_steps: int, device: torch.device) -> Learner:
+    model = LSTMLanguageModel(vocab_size, cfg.model).to(device)
+    train = cfg.train
+    opt = torch.optim.Adam(model.parameters(), lr=train.lr, fused=device.type in ("cpu", "cuda"))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: lr_factor(s, total_steps, train.warmup_steps, train.min_lr_ratio)
+    )
+    return Learner(model, opt, sched)
+
+
+def restore(run: Run[Config], learner: Learner) -> LoopState:
+    if run.resume_state is None:
+        return LoopState()
+    saved = run.restore(
+        models={"model": learner.model}, optimizers={"opt": learner.opt}, schedulers={"sched": learner.sched}
+    )
+    hidden = saved["extra"]["hidden"]
+    return LoopState(
+        saved["step"], saved["extra"]["best_ppl"], tuple(h.to(run.device) for h in hidden) if hidden else None
     )
 
-    model = LSTMLanguageModel(len(corpus.vocab), cfg.model).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=tc.lr, fused=device.type in ("cpu", "cuda"))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total, tc.warmup_steps, tc.min_lr_ratio))
-    step, best, state = 0, float("inf"), None
-    if run.resume_state is not None:
-        resumed = run.restore(models={"model": model}, optimizers={"opt": opt}, schedulers={"sched": sched})
-        step, best = resumed["step"], resumed["extra"]["best_ppl"]
-        hidden = resumed["extra"]["hidden"]
-        state = tuple(h.to(device) for h in hidden) if hidden else None
-    ddp = wrap_model(model, env, device)
 
-    def save(ppl: float | None) -> None:
-        nonlocal best
-        is_best = ppl is not None and ppl < best
-        best = min(best, ppl) if ppl is not None else best
-        if env.is_main:
-            extra = {
-                "itos": corpus.vocab.itos,
-                "direction": cfg.data.direction,
-                "unk_types": corpus.meta["unk_types"],
-                "best_ppl": best,
-                "val_ppl": ppl,
-                "hidden": list(state) if state is not None else None,
-            }
-            run.ckpt.save(
-                make_state(
-                    HOMEWORK,
-                    models={"model": model},
-                    optimizers={"opt": opt},
-                    schedulers={"sched": sched},
-                    step=step,
-                    config=config_to_dict(cfg),
-                    extra=extra,
-                ),
-                is_best=is_best,
-            )
+def train_step(
+    ddp: torch.nn.Module, learner: Learner, x: torch.Tensor, y: torch.Tensor, loop: LoopState, clip: float
+) -> torch.Tensor:
+    """One window of truncated BPTT from the carried state; advances ``loop`` and returns the loss.
 
-    budget, seen = TimeBudget(tc.max_minutes, env), 0
-    bar = progress(total=total, initial=step, desc="train", unit="step", quiet=run.quiet or not env.is_main)
-    while step < total:
-        i = step % len(stream)
+    ``ddp`` is the model as the processes share it (DDP-wrapped under torchrun).
+    """
+    with autocast(x.device):
+        loss, hidden = ddp(x, y, loop.hidden)
+    loop.hidden = tuple(h.detach() for h in hidden)
+    learner.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(learner.model.parameters(), clip)
+    learner.opt.step()
+    learner.sched.step()
+    loop.step += 1
+    return loss
+
+
+def save(run: Run[Config], learner: Learner, corpus: Corpus, loop: LoopState, ppl: float, is_best: bool) -> None:
+    if not run.env.is_main:
+        return
+    extra = {
+        "itos": corpus.vocab.itos,
+        "direction": run.cfg.data.direction,
+        "unk_types": corpus.meta["unk_types"],
+        "best_ppl": loop.best_ppl,
+        "val_ppl": ppl,
+        "hidden": list(loop.hidden) if loop.hidden is not None else None,
+    }
+    state = make_state(
+        HOMEWORK,
+        models={"model": learner.model},
+        optimizers={"opt": learner.opt},
+        schedulers={"sched": learner.sched},
+        step=loop.step,
+        config=config_to_dict(run.cfg),
+        extra=extra,
+    )
+    run.ckpt.save(state, is_best=is_best)
+
+
+def evaluate_and_save(
+    run: Run[Config], learner: Learner, corpus: Corpus, valid_ids: np.ndarray, loop: LoopState, tok_s: float
+) -> None:
+    """Validation perplexity (averaged over processes), logged, then a checkpoint; best.pt when it improved."""
+    ppl = all_reduce_mean(perplexity(learner.model, valid_ids, run.device, run.cfg.train.eval_tokens), run.env)
+    run.log.log(loop.step, val_ppl=ppl, tok_s=tok_s)
+    run.say(f"step {loop.step}: validation perplexity {ppl:.1f}, {tok_s:,.0f} tokens/s")
+    is_best = ppl < loop.best_ppl
+    loop.best_ppl = min(loop.best_ppl, ppl)
+    save(run, learner, corpus, loop, ppl, is_best)
+
+
+def train_lm(run: Run[Config]) -> None:
+    cfg, train, device, env = run.cfg, run.cfg.train, run.device, run.env
+    run.ckpt.keep_last = train.keep_last
+    corpus, train_ids, valid_ids = load_streams(run)
+    stream = StreamBatcher(train_ids, train.batch_size, train.bptt, env.rank, env.world_size)
+    total = train.max_steps or max(1, int(train.epochs * len(stream)))
+    run.say(
+        f"{corpus.meta['tokens']:,} tokens, vocabulary {len(corpus.vocab):,}; {len(stream):,} windows "
+        f"of {train.batch_size}x{train.bptt} per epoch; {total:,} steps ({cfg.data.direction})"
+    )
+    learner = build(cfg, len(corpus.vocab), total, device)
+    loop = restore(run, learner)
+    ddp = wrap_model(learner.model, env, device)
+    budget, seen = TimeBudget(train.max_minutes, env), 0
+    bar = progress(total=total, initial=loop.step, desc="train", unit="step", quiet=run.quiet or not env.is_main)
+    while loop.step < total:
+        i = loop.step % len(stream)
         if i == 0:
-            state = None  # a new pass over the stream starts from a fresh state
+            loop.hidden = None  # a new pass over the stream starts from a fresh state
         x, y = (t.to(device, non_blocking=True) for t in stream.window(i))
-        with autocast(device):
-            loss, state = ddp(x, y, state)
-        state = tuple(s.detach() for s in state)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), tc.clip)
-        opt.step()
-        sched.step()
-        step += 1
+        loss = train_step(ddp, learner, x, y, loop, train.clip)
         seen += y.numel() * env.world_size
         elapsed = budget.elapsed
         bar.update()
-        if step % tc.log_every == 0:
-            tok_s = seen / elapsed
-            bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tok_s:,.0f}")
-            run.log.log(step, loss=loss.item(), lr=sched.get_last_lr()[0], tok_s=tok_s)
+        if loop.step % train.log_every == 0:
+            bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{seen / elapsed:,.0f}")
+            run.log.log(loop.step, loss=loss.item(), lr=learner.sched.get_last_lr()[0], tok_s=seen / elapsed)
         out_of_time = budget.spent()
-        if step % tc.eval_every == 0 or step == total or out_of_time:
-            ppl = all_reduce_mean(perplexity(model, valid_ids, device, tc.eval_tokens), env)
-            run.log.log(step, val_ppl=ppl, tok_s=seen / elapsed)
-            run.say(f"step {step}: validation perplexity {ppl:.1f}, {seen / elapsed:,.0f} tokens/s")
-            save(ppl)
+        if loop.step % train.eval_every == 0 or loop.step == total or out_of_time:
+            evaluate_and_save(run, learner, corpus, valid_ids, loop, seen / elapsed)
         if out_of_time:
-            run.say(f"time budget of {tc.max_minutes} min reached at step {step}")
+            run.say(f"time budget of {train.max_minutes} min reached at step {loop.step}")
             break
     bar.close()
-    cleanup(env)
-    run.say(f"best validation perplexity {best:.1f}; checkpoints in {run.run_dir}")
-    return 0
+    run.say(f"best validation perplexity {loop.best_ppl:.1f}; checkpoints in {run.run_dir}")
+
+
+def _main(args: argparse.Namespace) -> int:
+    return train_command(HOMEWORK, Config, args, train_lm)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli(_impl, train_parser(HOMEWORK, __doc__.splitlines()[0]), argv)
+    return run_cli(_main, train_parser(HOMEWORK, __doc__.splitlines()[0]), argv)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ from common.device import select_device, set_threads
 from common.errors import UserError, run_cli
 from common.metrics import say
 from common.runs import runs_root
-from hw1_cloze.ensemble import ENSEMBLE_FILE, FLAGS, HOMEWORK, KINDS, Member, find_members, load_scorer, write_ensemble
+from hw1_cloze import HOMEWORK
+from hw1_cloze.ensemble import ENSEMBLE_FILE, FLAGS, KINDS, Member, find_members, load_scorer, write_ensemble
 from hw1_cloze.prepare import default_source, prepare_corpus
 from hw1_cloze.scoring import dev_questions
 

@@ -25,10 +25,10 @@ from common.checkpoint import load_checkpoint, make_state
 from common.cli import train_parser
 from common.config import config_to_dict
 from common.device import autocast
-from common.distributed import all_reduce_mean, cleanup, wrap_model
+from common.distributed import all_reduce_mean, wrap_model
 from common.errors import UserError, run_cli
 from common.metrics import progress
-from common.setup import Run, start_run
+from common.setup import Run, train_command
 from common.vocab import Vocab
 from hw2_video_caption import HOMEWORK
 from hw2_video_caption.config import Config, DataConfig, TrainConfig
@@ -330,12 +330,7 @@ def train_captioner(run: Run[Config]) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
-    run = start_run(HOMEWORK, Config, args)
-    try:
-        train_captioner(run)
-    finally:
-        cleanup(run.env)
-    return 0
+    return train_command(HOMEWORK, Config, args, train_captioner)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,10 +22,10 @@ from common.checkpoint import make_state
 from common.cli import train_parser
 from common.config import config_to_dict
 from common.device import autocast
-from common.distributed import all_reduce_mean, cleanup, wrap_model
+from common.distributed import all_reduce_mean, wrap_model
 from common.errors import UserError, run_cli
 from common.metrics import progress
-from common.setup import Run, start_run
+from common.setup import Run, train_command
 from hw3_gan import HOMEWORK
 from hw3_gan.config import Config, TrainConfig
 from hw3_gan.data import FaceData, holdout_mask, load_faces, save_grid, to_tensor, to_uint8
@@ -367,12 +367,7 @@ def train_gan(run: Run[Config]) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
-    run = start_run(HOMEWORK, Config, args)
-    try:
-        train_gan(run)
-    finally:
-        cleanup(run.env)
-    return 0
+    return train_command(HOMEWORK, Config, args, train_gan)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
