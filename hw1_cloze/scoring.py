@@ -103,14 +103,18 @@ def window_logprob(ngram: KneserNey, seq: np.ndarray, pos: int, words: np.ndarra
     return lp.reshape(-1, len(words)).sum(axis=0)
 
 
+DECOYS = ("below", "sentence", "left")
+
+
 def pick_decoys(ngram: KneserNey, seq: np.ndarray, pos: int, near: np.ndarray, mode: str) -> np.ndarray:
     """The ranked pool (at most 20) the decoys for ``seq[pos]`` are drawn from.
 
     Of the ``near`` frequency neighbours the 100 likeliest after the left context are kept. In
-    ``"left"`` mode their 20 best are the pool. In ``"sentence"`` mode, as for the MSR decoys, they
-    are re-ranked by how well they fit both sides (``window_logprob``), every one the model scores
-    at or above the true word is dropped (a word the model prefers to the truth is often a valid
-    synonym), and the 20 best of the rest are the pool.
+    ``"left"`` mode their 20 best are the pool. Otherwise, as for the MSR decoys, they are
+    re-ranked by how well they fit both sides (``window_logprob``) and the 20 best are the pool;
+    in ``"below"`` mode every one the model scores at or above the true word is dropped first (a
+    word the model prefers to the truth is often a valid synonym), which also makes the model
+    itself right on every such question.
     """
     n = ngram.order - 1
     ctx = seq[max(0, pos - n) : pos]
@@ -119,7 +123,7 @@ def pick_decoys(ngram: KneserNey, seq: np.ndarray, pos: int, near: np.ndarray, m
     if mode == "left":
         return near[:20]
     fit = window_logprob(ngram, seq, pos, np.append(near, seq[pos]))
-    keep = fit[:-1] < fit[-1]
+    keep = fit[:-1] < fit[-1] if mode == "below" else np.ones(len(near), dtype=bool)
     return near[keep][np.argsort(-fit[:-1][keep], kind="stable")][:20]
 
 
@@ -137,14 +141,15 @@ def dev_questions(
     Like the MSR questions: one word of middling frequency is blanked and four distractors of
     similar frequency (within 300 ranks) are offered. With ``ngram``, the distractors are drawn
     from 20 that the n-gram finds plausible (``pick_decoys``): with ``decoys="sentence"``, as the
-    MSR decoys were, words that fit the left and right context yet score below the true word;
-    with ``decoys="left"`` the likeliest after the left context only, many of which the right
-    context rules out. A blank with fewer than 4 such words is skipped. Without ``ngram`` they are
+    MSR decoys were, the words that fit the left and right context best; with ``"below"`` only
+    those the n-gram scores below the true word (so that n-gram answers all of them right); with
+    ``"left"`` the likeliest after the left context only, many of which the right context rules
+    out. A blank with fewer than 4 such words is skipped. Without ``ngram`` they are
     random neighbours, which are far easier to rule out.
     Returns (5 sentences per question, question-major; the answers).
     """
-    if decoys not in ("sentence", "left"):
-        raise ValueError(f"decoys must be 'sentence' or 'left', not {decoys!r}")
+    if decoys not in DECOYS:
+        raise ValueError(f"decoys must be one of {DECOYS}, not {decoys!r}")
     rng = np.random.default_rng(seed)
     ids = np.asarray(valid_ids, dtype=np.int64)
     ends = np.flatnonzero(ids == vocab.eos_id)

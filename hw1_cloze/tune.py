@@ -27,7 +27,7 @@ from common.metrics import say
 from common.runs import runs_root
 from hw1_cloze.ensemble import ENSEMBLE_FILE, FLAGS, HOMEWORK, KINDS, Member, find_members, load_scorer, write_ensemble
 from hw1_cloze.prepare import default_source, prepare_corpus
-from hw1_cloze.scoring import dev_questions
+from hw1_cloze.scoring import DECOYS, dev_questions
 
 
 @dataclass
@@ -179,9 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="seed of the dev questions")
     p.add_argument(
         "--decoys",
-        choices=["sentence", "left"],
+        choices=DECOYS,
         default="sentence",
-        help="decoys that fit both sides of the blank (as MSR's) or only the left context",
+        help="decoys: the 4-gram's best fits on both sides of the blank (as MSR's), only those below the true "
+        "word, or the best after the left context only",
     )
     p.add_argument("--corpus", help="folder of .TXT novels or the .tar.xz (default: $MLDS_DATA/hw1/...)")
     p.add_argument("--valid-tokens", type=int, default=200000, help="held-out tokens at the corpus's end")
