@@ -1,13 +1,12 @@
 """Choose the ensemble's weights on dev questions: ``python -m hw1_cloze.tune``.
 
 Dev questions are made from the held-out end of the corpus with decoys drawn as the MSR decoys
-were (words the 4-gram finds likely with the left and the right context of the blank, yet less
-likely than the true word), so they are as hard locally as the real ones. Two ways to weigh the
-members' log-probabilities are tried: a conditional logistic regression (the softmax over a
-question's five options of the weighted scores, weights kept >= 0) and a grid over every weight
-mix in steps of 0.05, any weight 0. Five-fold cross-validation on dev picks the method, so the
-accuracy it reports was not tuned on the folds it was measured on; the test questions are never
-read.
+were (the words the 4-gram finds likeliest with the left and the right context of the blank), so
+they are as hard locally as the real ones. Two ways to weigh the members' log-probabilities are
+tried: a conditional logistic regression (the softmax over a question's five options of the
+weighted scores, weights kept >= 0) and a grid over every weight mix in steps of 0.05, any weight
+0. Five-fold cross-validation on dev picks the method, so the accuracy it reports was not tuned
+on the folds it was measured on; the test questions are never read.
 """
 
 from __future__ import annotations
