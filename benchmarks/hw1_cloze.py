@@ -35,7 +35,7 @@ from hw1_cloze import HOMEWORK, predict  # noqa: E402
 from hw1_cloze.data import CHOICES, read_answers, read_questions  # noqa: E402
 from hw1_cloze.ensemble import KINDS, Member, load_scorer, write_ensemble  # noqa: E402
 from hw1_cloze.prepare import prepare_corpus  # noqa: E402
-from hw1_cloze.scoring import LSTMScorer, candidate_sentences, choose, dev_questions  # noqa: E402
+from hw1_cloze.scoring import DECOYS, LSTMScorer, candidate_sentences, choose, dev_questions  # noqa: E402
 from hw1_cloze.tune import dev_record, tune_weights  # noqa: E402
 
 LSTM_CONFIG = "hw1_cloze/configs/cpu.yaml"
@@ -151,14 +151,15 @@ class Judge:
         }
 
 
-def evaluate(out: Path, data: Path, questions: int, threads: int, plot: str | None) -> dict:
+def evaluate(out: Path, data: Path, args: argparse.Namespace) -> dict:
+    questions, threads, plot, decoys = args.questions, args.threads, args.plot, args.decoys
     torch.set_num_threads(threads)
     prepared = prepare_corpus(data / "Holmes_Training_Data.tar.xz", quiet=True)
     members = [Member(k, p) for k, p in member_paths(out).items() if p.is_file()]
     scorers = {m.name: load_scorer(m, torch.device("cpu")) for m in members}
     _, valid = prepared.split(200000)
     ngram = scorers["ngram"].model if "ngram" in scorers else None
-    dev_sents, dev_answers = dev_questions(np.asarray(valid), prepared.vocab, n=questions, ngram=ngram)
+    dev_sents, dev_answers = dev_questions(np.asarray(valid), prepared.vocab, n=questions, ngram=ngram, decoys=decoys)
     test_q = read_questions(data / "testing_data.csv")
     key = read_answers(data / "test_answer_public.csv")
     test_sents = candidate_sentences(test_q)
@@ -205,11 +206,14 @@ def evaluate(out: Path, data: Path, questions: int, threads: int, plot: str | No
     submitted = read_answers(out / "submission.csv")
     report = {
         "dev_questions": len(dev_answers),
+        "dev_decoys": decoys,
         "scoring_s": scoring_s,
         "predict_s": round(time.time() - start, 1),
         "submission_public": sum(submitted[i] == a for i, a in key.items()) / len(key),
         "accuracy": rows,
     }
+    if args.no_curve:
+        return report
     report["curve"] = accuracy_curve(out, dev_sents, test_sents, dev, test, judge)
     if plot and report["curve"]:
         draw(report["curve"], Path(plot))
@@ -264,6 +268,14 @@ def main() -> None:
     p.add_argument("--out", default="benchmarks/out/hw1", help="folder for the members, logs and submission")
     p.add_argument("--data", default=os.environ.get("MLDS_DATA", "../shared/data"), help="course data folder")
     p.add_argument("--questions", type=int, default=2000, help="dev questions for tuning")
+    p.add_argument(
+        "--decoys",
+        choices=DECOYS,
+        default="sentence",
+        help="dev decoys: the 4-gram's best fits on both sides of the blank (as MSR's), only those below the "
+        "true word, or the best after the left context only",
+    )
+    p.add_argument("--no-curve", action="store_true", help="skip scoring each numbered LSTM checkpoint")
     p.add_argument("--eval-every", type=int, default=400, help="LSTM steps between validations and checkpoints")
     p.add_argument("--threads", type=int, default=2, help="threads for the evaluation")
     p.add_argument("--plot", help="write the accuracy-against-minutes chart to this PNG")
@@ -284,7 +296,7 @@ def main() -> None:
     print(json.dumps(report, indent=1), flush=True)
     if args.train_only:
         return
-    report.update(evaluate(out, data, args.questions, args.threads, args.plot))
+    report.update(evaluate(out, data, args))
     report["machine_after"] = machine_line()
     (out / "report.json").write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))

@@ -86,6 +86,47 @@ def choose(scores: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray
     return np.asarray(total).reshape(-1, 5).argmax(1)
 
 
+def window_logprob(ngram: KneserNey, seq: np.ndarray, pos: int, words: np.ndarray) -> np.ndarray:
+    """For each of ``words`` put at ``seq[pos]``, the n-gram log-probability of the terms that
+    change: that word and the ``order - 1`` after it, each given its own history (one batched
+    call). ``seq`` is a whole sentence with its ``<eos>`` at both ends."""
+    n, words = ngram.order - 1, np.asarray(words, dtype=np.int64)
+    filled = np.repeat(seq[None, :], len(words), axis=0)
+    filled[:, pos] = words
+    hist, hlen, tgt = [], [], []
+    for j in range(pos, min(pos + n + 1, len(seq))):
+        ctx = filled[:, max(0, j - n) : j]
+        hist.append(np.pad(ctx, ((0, 0), (n - ctx.shape[1], 0))))
+        hlen.append(np.full(len(words), ctx.shape[1]))
+        tgt.append(filled[:, j])
+    lp = ngram.logprob(np.concatenate(hist), np.concatenate(hlen), np.concatenate(tgt))
+    return lp.reshape(-1, len(words)).sum(axis=0)
+
+
+DECOYS = ("below", "sentence", "left")
+
+
+def pick_decoys(ngram: KneserNey, seq: np.ndarray, pos: int, near: np.ndarray, mode: str) -> np.ndarray:
+    """The ranked pool (at most 20) the decoys for ``seq[pos]`` are drawn from.
+
+    Of the ``near`` frequency neighbours the 100 likeliest after the left context are kept. In
+    ``"left"`` mode their 20 best are the pool. Otherwise, as for the MSR decoys, they are
+    re-ranked by how well they fit both sides (``window_logprob``) and the 20 best are the pool;
+    in ``"below"`` mode every one the model scores at or above the true word is dropped first (a
+    word the model prefers to the truth is often a valid synonym), which also makes the model
+    itself right on every such question.
+    """
+    n = ngram.order - 1
+    ctx = seq[max(0, pos - n) : pos]
+    hist = np.repeat(np.pad(ctx, (n - len(ctx), 0))[None, :], len(near), axis=0)
+    near = near[np.argsort(-ngram.logprob(hist, np.full(len(near), len(ctx)), near), kind="stable")[:100]]
+    if mode == "left":
+        return near[:20]
+    fit = window_logprob(ngram, seq, pos, np.append(near, seq[pos]))
+    keep = fit[:-1] < fit[-1] if mode == "below" else np.ones(len(near), dtype=bool)
+    return near[keep][np.argsort(-fit[:-1][keep], kind="stable")][:20]
+
+
 def dev_questions(
     valid_ids: np.ndarray,
     vocab: Vocab,
@@ -93,16 +134,22 @@ def dev_questions(
     seed: int = 0,
     band: tuple[int, int] = (200, 30000),
     ngram: KneserNey | None = None,
+    decoys: str = "sentence",
 ) -> tuple[list[list[str]], np.ndarray]:
     """Cloze questions made from held-out sentences, for tuning weights away from the test set.
 
     Like the MSR questions: one word of middling frequency is blanked and four distractors of
-    similar frequency (within 300 ranks) are offered. With ``ngram``, the distractors are drawn, as
-    the MSR decoys were, from the words that model finds most likely after the left context (the
-    20 best of the frequency neighbours), so they fit locally and only the wider sentence rules
-    them out; otherwise they are random neighbours, which are far easier to rule out.
+    similar frequency (within 300 ranks) are offered. With ``ngram``, the distractors are drawn
+    from 20 that the n-gram finds plausible (``pick_decoys``): with ``decoys="sentence"``, as the
+    MSR decoys were, the words that fit the left and right context best; with ``"below"`` only
+    those the n-gram scores below the true word (so that n-gram answers all of them right); with
+    ``"left"`` the likeliest after the left context only, many of which the right context rules
+    out. A blank with fewer than 4 such words is skipped. Without ``ngram`` they are
+    random neighbours, which are far easier to rule out.
     Returns (5 sentences per question, question-major; the answers).
     """
+    if decoys not in DECOYS:
+        raise ValueError(f"decoys must be one of {DECOYS}, not {decoys!r}")
     rng = np.random.default_rng(seed)
     ids = np.asarray(valid_ids, dtype=np.int64)
     ends = np.flatnonzero(ids == vocab.eos_id)
@@ -120,11 +167,9 @@ def dev_questions(
             [w for w in range(max(band[0], word - 300), min(len(vocab), word + 300)) if alpha[w] and w != word]
         )
         if ngram is not None:
-            left = [vocab.eos_id] + sent[:pos].tolist()
-            ctx = left[-(ngram.order - 1) :]
-            hist = np.array([[0] * (ngram.order - 1 - len(ctx)) + ctx] * len(near))
-            lp = ngram.logprob(hist, np.full(len(near), len(ctx)), near)
-            near = near[np.argsort(-lp)[:20]]
+            near = pick_decoys(ngram, np.concatenate([[vocab.eos_id], sent, [vocab.eos_id]]), pos + 1, near, decoys)
+        if len(near) < 4:
+            continue
         options = [word] + [int(w) for w in rng.choice(near, 4, replace=False)]
         answer = int(rng.integers(5))
         options[0], options[answer] = options[answer], options[0]

@@ -1,12 +1,12 @@
 """Choose the ensemble's weights on dev questions: ``python -m hw1_cloze.tune``.
 
 Dev questions are made from the held-out end of the corpus with decoys drawn as the MSR decoys
-were (the words the 4-gram finds likeliest after the left context), so they are as hard locally
-as the real ones. Two ways to weigh the members' log-probabilities are tried: a conditional
-logistic regression (the softmax over a question's five options of the weighted scores, weights
-kept >= 0) and a grid over every weight mix in steps of 0.05, any weight 0. Five-fold
-cross-validation on dev picks the method, so the accuracy it reports was not tuned on the folds
-it was measured on; the test questions are never read.
+were (the words the 4-gram finds likeliest with the left and the right context of the blank), so
+they are as hard locally as the real ones. Two ways to weigh the members' log-probabilities are
+tried: a conditional logistic regression (the softmax over a question's five options of the
+weighted scores, weights kept >= 0) and a grid over every weight mix in steps of 0.05, any weight
+0. Five-fold cross-validation on dev picks the method, so the accuracy it reports was not tuned
+on the folds it was measured on; the test questions are never read.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from common.runs import runs_root
 from hw1_cloze import HOMEWORK
 from hw1_cloze.ensemble import ENSEMBLE_FILE, FLAGS, KINDS, Member, find_members, load_scorer, write_ensemble
 from hw1_cloze.prepare import default_source, prepare_corpus
-from hw1_cloze.scoring import dev_questions
+from hw1_cloze.scoring import DECOYS, dev_questions
 
 
 @dataclass
@@ -125,14 +125,14 @@ def dev_record(tuned: Tuned, seed: int) -> dict:
     }
 
 
-def make_dev(corpus_source: str | None, n: int, seed: int, valid_tokens: int, ngram=None):
+def make_dev(corpus_source: str | None, n: int, seed: int, valid_tokens: int, ngram=None, decoys="sentence"):
     """(sentences, answers) of ``n`` dev questions from the prepared corpus's held-out end."""
     source = corpus_source or default_source()
     if source is None:
         raise UserError("no corpus given and MLDS_DATA is not set")
     corpus = prepare_corpus(source, quiet=True)
     _, valid = corpus.split(valid_tokens)
-    return dev_questions(np.asarray(valid), corpus.vocab, n=n, seed=seed, ngram=ngram)
+    return dev_questions(np.asarray(valid), corpus.vocab, n=n, seed=seed, ngram=ngram, decoys=decoys)
 
 
 def _members(args: argparse.Namespace) -> list[Member]:
@@ -153,7 +153,7 @@ def _main(args: argparse.Namespace) -> int:
     ngram = next((s.model for m, s in zip(members, scorers) if m.name == "ngram"), None)
     if ngram is None:
         say("no n-gram member: dev decoys drawn at random among frequency neighbours (easier than the test)")
-    sentences, answers = make_dev(args.corpus, args.questions, args.seed, args.valid_tokens, ngram)
+    sentences, answers = make_dev(args.corpus, args.questions, args.seed, args.valid_tokens, ngram, args.decoys)
     if len(answers) < args.questions:
         say(f"only {len(answers)} dev questions could be made from the held-out tokens")
     scores = [s.score(sentences) for s in scorers]
@@ -177,6 +177,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", help=f"where to write the weights (default: runs/{HOMEWORK}/{ENSEMBLE_FILE})")
     p.add_argument("--questions", type=int, default=2000, help="dev questions to make")
     p.add_argument("--seed", type=int, default=0, help="seed of the dev questions")
+    p.add_argument(
+        "--decoys",
+        choices=DECOYS,
+        default="sentence",
+        help="decoys: the 4-gram's best fits on both sides of the blank (as MSR's), only those below the true "
+        "word, or the best after the left context only",
+    )
     p.add_argument("--corpus", help="folder of .TXT novels or the .tar.xz (default: $MLDS_DATA/hw1/...)")
     p.add_argument("--valid-tokens", type=int, default=200000, help="held-out tokens at the corpus's end")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")

@@ -82,3 +82,49 @@ def test_dev_questions_blank_exactly_one_word_with_five_different_options():
             assert group[answer] in [
                 vocab.decode(stream[a + 1 : a + 13].tolist()) for a in np.flatnonzero(stream[:-12] == vocab.eos_id)
             ]
+
+
+def _cloze_fixture():
+    """A 3-gram where "dog" follows "the old" most often but is never followed by "walked", while
+    24 other words, each rarer after "the old", are seen before "walked home", and "boy" fits the
+    question "a b c the old man walked home d e f" better than "man" does."""
+    from common.vocab import Vocab
+
+    others = ["".join(p) for p in itertools.product("xyz", "mnopqrst")][:24]
+    train = [["a", "b", "c", "the", "old", "man", "walked", "home", "d", "e", "f"]] * 6
+    train += [["a", "b", "c", "the", "old", "dog", "barked", "loud", "d", "e", "f"]] * 6
+    train += [["a", "b", "c", "the", "old", "boy", "walked", "home", "d", "e", "f"]] * 7
+    train += [
+        ["g", "h", "i", "the", "old", w, "walked", "home", "d", "e", "f"]
+        for k, w in enumerate(others)
+        for _ in range(1 + k % 4)
+    ]
+    tokens = [t for s in train for t in s]
+    vocab = Vocab.build(tokens * 2 + ["dog", "man", "boy"])  # the fillers first: only dog, man and others are blankable
+    stream = np.array([i for s in train for i in [vocab.eos_id] + vocab.encode(s)] + [vocab.eos_id])
+    question = [vocab.eos_id] + vocab.encode(train[0])
+    held_out = np.array(question * 40 + [vocab.eos_id])
+    return vocab, KneserNey.build(stream, 3, len(vocab)), held_out, others
+
+
+def test_dev_decoys_fit_the_right_context_and_never_beat_the_true_word():
+    from hw1_cloze.scoring import dev_questions
+
+    vocab, kn, held_out, others = _cloze_fixture()
+    band = (min(vocab.stoi[w] for w in ["man", "dog", "boy", *others]), len(vocab))
+    assert max(vocab.stoi[w] for w in "abcdefghi") < band[0]
+    chosen = {}
+    for mode in ("left", "sentence", "below"):
+        sents, answers = dev_questions(held_out, vocab, n=40, band=band, ngram=kn, decoys=mode)
+        assert len(answers) == 40
+        blanks = [s[5] for s in sents]
+        chosen[mode] = set(blanks) - {"man"}
+        assert all(blanks[5 * q + a] == "man" for q, a in enumerate(answers))
+        if mode == "below":
+            lp = kn.sentence_logprob([vocab.encode(s) for s in sents], vocab.eos_id).reshape(-1, 5)
+            truth = lp[np.arange(40), answers]
+            assert np.all(np.sort(lp, axis=1)[:, -1] == truth) and np.all((lp < truth[:, None]).sum(1) == 4)
+    assert "dog" in chosen["left"]  # the left context alone favours it
+    for mode in ("sentence", "below"):  # both sides: dog is among the worst fits
+        assert "dog" not in chosen[mode] and chosen[mode] <= {"boy", *others}
+    assert "boy" in chosen["sentence"] and "boy" not in chosen["below"]
