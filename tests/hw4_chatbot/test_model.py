@@ -4,7 +4,7 @@ import torch
 
 from common.batching import pad_batch
 from common.vocab import Vocab
-from hw4_chatbot.decode import DecodeConfig, _blocked, beam_search, decode_batch, greedy_or_sample
+from hw4_chatbot.decode import DecodeConfig, beam_search, block_repeats, decode_batch, greedy_or_sample
 from hw4_chatbot.model import ModelConfig, Seq2Seq, reply_nll
 
 WORDS = [f"w{i}" for i in range(8)]
@@ -49,9 +49,16 @@ def test_learns_a_synthetic_dialogue_task_to_near_perfect_accuracy():
 
 
 def test_ngram_blocking():
-    assert _blocked([5, 6, 7, 5, 6], 3) == {7}
-    assert _blocked([5, 6, 7], 3) == set()
-    assert _blocked([4, 4], 2) == {4}
+    def banned(seq, n):
+        out = block_repeats(torch.zeros(1, 10), torch.tensor([seq]), n)
+        return set(torch.nonzero(out[0] == float("-inf")).flatten().tolist())
+
+    assert banned([5, 6, 7, 5, 6], 3) == {7}
+    assert banned([5, 6, 7], 3) == set()
+    assert banned([4, 4], 2) == {4}
+    assert banned([5, 6, 5, 7, 5], 2) == {6, 7}
+    assert banned([3, 8], 1) == {3, 8}
+    assert banned([5, 6, 5, 6], 0) == set()
 
 
 def test_beam_is_sorted_and_top_k_1_sampling_is_greedy():
