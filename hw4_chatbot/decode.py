@@ -209,12 +209,14 @@ def decode_batch(
     bos_id: int = 1,
     eos_id: int = 2,
     mapping: list[int] | None = None,
+    generator: torch.Generator | None = None,
 ) -> list[list[int]]:
-    """Replies for a batch under ``cfg.strategy``."""
+    """Replies for a batch under ``cfg.strategy``; sampling draws from ``generator`` (default: torch's own)."""
     if cfg.strategy == "beam":
         hyps = beam_search(model, src, src_len, cfg, bos_id, eos_id)
         if cfg.mmi_weight and backward is not None:
             queries = [row[: int(n)].tolist() for row, n in zip(src, src_len)]
             return mmi_rerank(backward, queries, hyps, cfg.mmi_weight, bos_id, eos_id, mapping=mapping)
         return [h[0][2] if h else [] for h in hyps]
-    return greedy_or_sample(model, src, src_len, cfg, bos_id, eos_id, sample=cfg.strategy == "sample")
+    sample = cfg.strategy == "sample"
+    return greedy_or_sample(model, src, src_len, cfg, bos_id, eos_id, sample=sample, generator=generator)
