@@ -27,6 +27,7 @@ class DecodeConfig:
     top_k: int = param(0, ge=0)  # sample only among the k most likely tokens (0: all)
     mmi_weight: float = param(0.0, ge=0)  # beam: rerank by + weight * log p(query | reply) / len (needs backward)
     min_len: int = param(1, ge=0)  # forbid <eos> before this many tokens
+    early_stop: bool = True  # beam: a query is done once its best candidate ends (else: once none can win)
 
 
 def block_repeats(logp: torch.Tensor, seqs: torch.Tensor, n: int) -> torch.Tensor:
@@ -96,8 +97,9 @@ def beam_search(
 
     The ``B*k`` live hypotheses are one batch: the query is encoded once and each step is a handful
     of tensor operations, whatever ``B`` and ``k``. A hypothesis ending in ``<eos>`` is kept when it
-    ranks among the 2k best candidates of its row, as it would in a plain beam; the search stops
-    once no live hypothesis, at its present length, scores above the worst of the k kept.
+    ranks among the 2k best candidates of its row, as it would in a plain beam. A row is done once
+    no live hypothesis, at its present length, scores above the worst of the k kept, or, with
+    ``cfg.early_stop``, as soon as its best candidate is an ending (OpenNMT's rule).
     """
     k, batch, dev = cfg.beam, src.size(0), src.device
     memory, state = model.encode(src, src_len)
@@ -109,6 +111,7 @@ def beam_search(
     scores[:, 0] = 0.0
     first_row = torch.arange(batch, device=dev).unsqueeze(1) * k  # (B, 1)
     kept = _Finished(batch, k, cfg.max_len, dev)
+    done = torch.zeros(batch, 1, dtype=torch.bool, device=dev)
     for t in range(cfg.max_len):
         logp, state = model.step(tokens, state, memory)
         logp = _apply_rules(logp, seqs, cfg, eos_id)
@@ -117,15 +120,22 @@ def beam_search(
         rows, tok = first_row + idx // vocab, idx % vocab
         ended = tok == eos_id  # at most k of the 2k, so k live ones remain
         norm = top / (t + 1) ** cfg.length_alpha  # reply length t plus <eos>
-        kept.add(norm.masked_fill(~ended, float("-inf")), top, seqs[rows.view(-1)].view(batch, 2 * k, t))
+        kept.add(norm.masked_fill(~ended | done, float("-inf")), top, seqs[rows.view(-1)].view(batch, 2 * k, t))
+        if cfg.early_stop:
+            done |= ended[:, :1]
         live = torch.sort(ended.to(torch.uint8), dim=1, stable=True).indices[:, :k]  # the k best not ended
         scores, rows, tok = top.gather(1, live), rows.gather(1, live).view(-1), tok.gather(1, live)
         state = select_state(state, rows)
         seqs = torch.cat([seqs[rows], tok.view(-1, 1)], 1)
         tokens = tok.view(-1)
         if t == cfg.max_len - 1:  # out of room: the live ones end here, cut
-            kept.add(scores / (t + 2) ** cfg.length_alpha, scores, seqs.view(batch, k, t + 1))
-        elif bool((scores.max(1).values / (t + 2) ** cfg.length_alpha <= kept.norm[:, -1]).all()):
+            kept.add(
+                (scores / (t + 2) ** cfg.length_alpha).masked_fill(done, float("-inf")),
+                scores,
+                seqs.view(batch, k, t + 1),
+            )
+        done |= scores.max(1, keepdim=True).values / (t + 2) ** cfg.length_alpha <= kept.norm[:, -1:]
+        if bool(done.all()):
             break
     return kept.lists()
 

@@ -93,3 +93,28 @@ def test_lstm_variant_learns_the_task_too():
     out = greedy_or_sample(model.eval(), b["src"], b["src_len"], DecodeConfig(max_len=4))
     exact = sum(vocab.decode(ids) == r for ids, (_, r) in zip(out, test)) / len(test)
     assert exact >= 0.9, exact
+
+
+def test_beam_rows_are_independent_and_beam_finds_likelier_replies_than_greedy():
+    torch.manual_seed(0)
+    model = Seq2Seq(40, ModelConfig(emb=16, hidden=16, dropout=0.0)).eval()
+    src_len = torch.tensor([5, 4, 3, 5, 2, 1])
+    src = torch.randint(4, 40, (6, 5)).masked_fill(torch.arange(5) >= src_len.unsqueeze(1), 0)  # 0: padding
+    for early_stop in (True, False):
+        cfg = DecodeConfig(beam=4, max_len=8, early_stop=early_stop, length_alpha=0.0, no_repeat_ngram=0)
+        together = beam_search(model, src, src_len, cfg)
+        alone = [
+            beam_search(model, src[i : i + 1, : int(n)], src_len[i : i + 1], cfg)[0] for i, n in enumerate(src_len)
+        ]
+        assert [[h[2] for h in row] for row in together] == [[h[2] for h in row] for row in alone]
+    # without length normalisation the score is log p(reply); beam's best is at least greedy's
+    greedy = greedy_or_sample(model, src, src_len, DecodeConfig(max_len=8, no_repeat_ngram=0))
+    tgt = pad_batch([[1, *g, 2] for g in greedy])[0]
+    greedy_logp, _ = model.sequence_logprob(src, src_len, tgt[:, :-1], tgt[:, 1:])
+    best = [
+        row[0][1]
+        for row in beam_search(
+            model, src, src_len, DecodeConfig(beam=4, max_len=8, length_alpha=0.0, no_repeat_ngram=0, early_stop=False)
+        )
+    ]
+    assert all(b >= g - 1e-4 for b, g in zip(best, greedy_logp.tolist()))
