@@ -6,6 +6,7 @@ rerank its n-best list MMI-style with a backward model p(query | reply) (Li et a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,6 +28,7 @@ class DecodeConfig:
     top_k: int = param(0, ge=0)  # sample only among the k most likely tokens (0: all)
     mmi_weight: float = param(0.0, ge=0)  # beam: rerank by + weight * log p(query | reply) / len (needs backward)
     min_len: int = param(1, ge=0)  # forbid <eos> before this many tokens
+    dull_penalty: float = param(0.0, ge=0)  # beam: taken off the normalised score of a reply on the dull list
     early_stop: bool = True  # beam: a query is done once its best candidate ends (else: once none can win)
 
 
@@ -91,7 +93,13 @@ def greedy_or_sample(
 
 @torch.no_grad()
 def beam_search(
-    model: Seq2Seq, src: torch.Tensor, src_len: torch.Tensor, cfg: DecodeConfig, bos_id: int = 1, eos_id: int = 2
+    model: Seq2Seq,
+    src: torch.Tensor,
+    src_len: torch.Tensor,
+    cfg: DecodeConfig,
+    bos_id: int = 1,
+    eos_id: int = 2,
+    dull: Sequence[list[int]] = (),
 ) -> list[list[tuple[float, float, list[int]]]]:
     """Per row of ``src`` its k best finished hypotheses ``(normalised score, logp, ids)``, best first.
 
@@ -99,7 +107,8 @@ def beam_search(
     of tensor operations, whatever ``B`` and ``k``. A hypothesis ending in ``<eos>`` is kept when it
     ranks among the 2k best candidates of its row, as it would in a plain beam. A row is done once
     no live hypothesis, at its present length, scores above the worst of the k kept, or, with
-    ``cfg.early_stop``, as soon as its best candidate is an ending (OpenNMT's rule).
+    ``cfg.early_stop``, as soon as its best candidate is an ending (OpenNMT's rule). A finished
+    reply equal to one of ``dull`` (id lists) loses ``cfg.dull_penalty`` from its normalised score.
     """
     k, batch, dev = cfg.beam, src.size(0), src.device
     memory, state = model.encode(src, src_len)
@@ -110,7 +119,7 @@ def beam_search(
     scores = torch.full((batch, k), float("-inf"), device=dev)
     scores[:, 0] = 0.0
     first_row = torch.arange(batch, device=dev).unsqueeze(1) * k  # (B, 1)
-    kept = _Finished(batch, k, cfg.max_len, dev)
+    kept = _Finished(batch, k, cfg.max_len, dev, dull if cfg.dull_penalty else (), cfg.dull_penalty)
     done = torch.zeros(batch, 1, dtype=torch.bool, device=dev)
     for t in range(cfg.max_len):
         logp, state = model.step(tokens, state, memory)
@@ -143,14 +152,23 @@ def beam_search(
 class _Finished:
     """The k best finished hypotheses of each row, as tensors padded to ``max_len`` (-1 after the end)."""
 
-    def __init__(self, batch: int, k: int, max_len: int, device: torch.device):
-        self.k, self.max_len = k, max_len
+    def __init__(
+        self, batch: int, k: int, max_len: int, device: torch.device, dull: Sequence[list[int]] = (), penalty: float = 0
+    ):
+        self.k, self.max_len, self.penalty = k, max_len, penalty
+        by_len: dict[int, list[list[int]]] = {}
+        for ids in dull:
+            by_len.setdefault(len(ids), []).append(ids)
+        self.dull = {n: torch.tensor(rows, device=device) for n, rows in by_len.items()}  # length -> (D, n)
         self.norm = torch.full((batch, k), float("-inf"), device=device)
         self.logp = torch.full((batch, k), float("-inf"), device=device)
         self.ids = torch.full((batch, k, max_len), -1, dtype=torch.long, device=device)
 
     def add(self, norm: torch.Tensor, logp: torch.Tensor, ids: torch.Tensor) -> None:
         """Merge candidates ``norm, logp (B, n)`` with ids ``(B, n, t)``; -inf ``norm`` means none."""
+        if ids.size(2) in self.dull:
+            hit = (ids.unsqueeze(2) == self.dull[ids.size(2)].unsqueeze(0).unsqueeze(0)).all(-1).any(-1)  # (B, n)
+            norm = norm - self.penalty * hit
         ids = torch.nn.functional.pad(ids, (0, self.max_len - ids.size(2)), value=-1)
         norm, logp, ids = (
             torch.cat([self.norm, norm], 1),
@@ -220,10 +238,11 @@ def decode_batch(
     eos_id: int = 2,
     mapping: list[int] | None = None,
     generator: torch.Generator | None = None,
+    dull: Sequence[list[int]] = (),
 ) -> list[list[int]]:
     """Replies for a batch under ``cfg.strategy``; sampling draws from ``generator`` (default: torch's own)."""
     if cfg.strategy == "beam":
-        hyps = beam_search(model, src, src_len, cfg, bos_id, eos_id)
+        hyps = beam_search(model, src, src_len, cfg, bos_id, eos_id, dull)
         if cfg.mmi_weight and backward is not None:
             queries = [row[: int(n)].tolist() for row, n in zip(src, src_len)]
             return mmi_rerank(backward, queries, hyps, cfg.mmi_weight, bos_id, eos_id, mapping=mapping)

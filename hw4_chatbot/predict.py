@@ -30,7 +30,7 @@ from common.setup import start_inference
 from common.text import read_lines
 from hw4_chatbot import HOMEWORK
 from hw4_chatbot.config import Chatbot, load_chatbot
-from hw4_chatbot.data import encode_query, normalize
+from hw4_chatbot.data import DULL_REPLIES, encode_query, normalize
 from hw4_chatbot.decode import DecodeConfig, decode_batch
 from hw4_chatbot.rewards import vocab_map
 
@@ -76,6 +76,8 @@ class Responder:
         self.bot, self.decode, self.device, self.batch_size = bot, decode, device, batch_size
         # its own generator: the draws depend on the seed and the queries, not on what else used torch's
         self.generator = torch.Generator(device).manual_seed(seed)
+        vocab = bot.vocab
+        self.dull = [vocab.encode(r.split()) for r in DULL_REPLIES if all(t in vocab for t in r.split())]
         if decode.mmi_weight and bot.backward is None:
             raise UserError(f"{bot.path}: MMI reranking needs a backward model (pass --backward PATH)")
         self.mapping = vocab_map(bot.vocab, bot.backward_vocab) if bot.backward_vocab is not None else None
@@ -98,6 +100,7 @@ class Responder:
                 vocab.eos_id,
                 self.mapping,
                 self.generator,
+                self.dull,
             )
             for i, reply in zip(idx, ids):
                 out[i] = vocab.decode(reply)

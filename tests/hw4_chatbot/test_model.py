@@ -118,3 +118,15 @@ def test_beam_rows_are_independent_and_beam_finds_likelier_replies_than_greedy()
         )
     ]
     assert all(b >= g - 1e-4 for b, g in zip(best, greedy_logp.tolist()))
+
+
+def test_dull_penalty_moves_a_listed_reply_down_the_beam():
+    torch.manual_seed(0)
+    model = Seq2Seq(30, ModelConfig(emb=16, hidden=16, dropout=0.0)).eval()
+    src, src_len = torch.randint(4, 30, (2, 4)), torch.tensor([4, 4])
+    plain = beam_search(model, src, src_len, DecodeConfig(beam=4, max_len=6))
+    dull = [plain[0][0][2]]  # the first query's best reply, now declared dull
+    for penalty, moved in ((0.0, False), (100.0, True)):
+        hyps = beam_search(model, src, src_len, DecodeConfig(beam=4, max_len=6, dull_penalty=penalty), dull=dull)
+        assert (hyps[0][0][2] != dull[0]) == moved
+        assert hyps[1][0][2] == plain[1][0][2] or plain[1][0][2] == dull[0]
