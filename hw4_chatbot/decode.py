@@ -112,8 +112,10 @@ def beam_search(
     """
     k, batch, dev = cfg.beam, src.size(0), src.device
     memory, state = model.encode(src, src_len)
-    memory, state = memory.repeat(k), repeat_state(state, k)
-    tokens = torch.full((batch * k,), bos_id, dtype=torch.long, device=dev)
+    # the first step runs once per query (its k beams would be identical), then fans out to k
+    logp, state = model.step(torch.full((batch,), bos_id, dtype=torch.long, device=dev), state, memory)
+    memory, state, logp = memory.repeat(k), repeat_state(state, k), logp.repeat_interleave(k, 0)
+    tokens = torch.empty(0)
     seqs = torch.empty((batch * k, 0), dtype=torch.long, device=dev)
     # only the first beam of each row is live at the start, so the k beams do not start identical
     scores = torch.full((batch, k), float("-inf"), device=dev)
@@ -122,7 +124,8 @@ def beam_search(
     kept = _Finished(batch, k, cfg.max_len, dev, dull if cfg.dull_penalty else (), cfg.dull_penalty)
     done = torch.zeros(batch, 1, dtype=torch.bool, device=dev)
     for t in range(cfg.max_len):
-        logp, state = model.step(tokens, state, memory)
+        if t:
+            logp, state = model.step(tokens, state, memory)
         logp = _apply_rules(logp, seqs, cfg, eos_id)
         vocab = logp.size(-1)
         top, idx = (scores.view(-1, 1) + logp).view(batch, k * vocab).topk(2 * k, dim=-1)  # (B, 2k)
