@@ -115,7 +115,6 @@ def beam_search(
     # the first step runs once per query (its k beams would be identical), then fans out to k
     logp, state = model.step(torch.full((batch,), bos_id, dtype=torch.long, device=dev), state, memory)
     memory, state, logp = memory.repeat(k), repeat_state(state, k), logp.repeat_interleave(k, 0)
-    tokens = torch.empty(0)
     seqs = torch.empty((batch * k, 0), dtype=torch.long, device=dev)
     # only the first beam of each row is live at the start, so the k beams do not start identical
     scores = torch.full((batch, k), float("-inf"), device=dev)
