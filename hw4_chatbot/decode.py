@@ -113,7 +113,8 @@ def beam_search(
     k, batch, dev = cfg.beam, src.size(0), src.device
     memory, state = model.encode(src, src_len)
     # the first step runs once per query (its k beams would be identical), then fans out to k
-    logp, state = model.step(torch.full((batch,), bos_id, dtype=torch.long, device=dev), state, memory)
+    tokens = torch.full((batch,), bos_id, dtype=torch.long, device=dev)
+    logp, state = model.step(tokens, state, memory)
     memory, state, logp = memory.repeat(k), repeat_state(state, k), logp.repeat_interleave(k, 0)
     seqs = torch.empty((batch * k, 0), dtype=torch.long, device=dev)
     # only the first beam of each row is live at the start, so the k beams do not start identical
