@@ -1,7 +1,10 @@
 """Batched decoding: greedy, sampling (temperature / top-k) and beam search, with n-gram blocking.
 
 Beam search scores finished hypotheses by ``logp / len**alpha`` (length normalisation) and can
-rerank its n-best list MMI-style with a backward model p(query | reply) (Li et al. 2016a).
+rerank its n-best list MMI-style with a backward model p(query | reply) (Li et al. 2016a). Its k
+hypotheses per query are rows of one batch, so a beam-5 reply costs a few greedy ones, not five
+Python loops; it stops a query early (a longer search finds the generic high-probability replies)
+and can push replies on the dull list down its n-best list.
 """
 
 from __future__ import annotations
