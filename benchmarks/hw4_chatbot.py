@@ -3,9 +3,13 @@
     MLDS_DATA=/path/to/course_data python benchmarks/hw4_chatbot.py --out benchmarks/out/hw4 --stages s2s
     MLDS_DATA=/path/to/course_data python benchmarks/hw4_chatbot.py --out benchmarks/out/hw4 --stages backward
     MLDS_DATA=/path/to/course_data python benchmarks/hw4_chatbot.py --out benchmarks/out/hw4 --stages rl eval
+    MLDS_DATA=/path/to/course_data python benchmarks/hw4_chatbot.py --out benchmarks/out/hw4 --stages beam \
+        --split valid --decode strategy=beam,beam=5 strategy=beam,beam=5,min_len=3
 
 Stages can run in separate processes (the backward model on another core while S2S trains);
-each writes its run folder under ``--out``. Needs MLDS_DATA (the real Cornell pairs).
+each writes its run folder under ``--out``. Needs MLDS_DATA (the real Cornell pairs). The beam
+stage compares decoders of the S2S model, greedy first: replies on a split (all of it, batched) and
+the latency per reply of each, one query at a time on the same queries in this one process.
 """
 
 from __future__ import annotations
@@ -44,6 +48,41 @@ def train(config: str, run_dir: Path, minutes: float, extra: list[str]) -> float
     if code:
         raise UserError(f"training with {config} failed (exit {code})")
     return (time.perf_counter() - t0) / 60
+
+
+def decoders(
+    s2s: Path, split: str, specs: list[str], latency_n: int, untrained: bool = False
+) -> list[dict[str, float | str]]:
+    """One row per decoding spec (greedy first): reply metrics on ``split`` and ms per reply.
+
+    ``untrained``: a freshly initialised model of the checkpoint's shapes, every reply forced to
+    ``max_len`` tokens, so the latency compares the decoders alone, whatever the training did.
+    """
+    from common.config import load_config
+    from hw4_chatbot.config import load_chatbot
+    from hw4_chatbot.data import load_splits
+    from hw4_chatbot.decode import DecodeConfig
+    from hw4_chatbot.evaluate import latency_ms, reply_metrics
+    from hw4_chatbot.model import Seq2Seq
+    from hw4_chatbot.predict import Responder
+
+    bot = load_chatbot(s2s)
+    if untrained:
+        torch.manual_seed(0)
+        bot.model = Seq2Seq(len(bot.vocab), bot.model.cfg).eval()
+    pairs = getattr(load_splits(bot.cfg.data), split)
+    queries, refs = [q for q, _ in pairs], [r for _, r in pairs]
+    rows = []
+    for spec in ["strategy=greedy", *specs]:
+        overrides = spec.split(",") + (["min_len=20", "max_len=20"] if untrained else [])
+        responder = Responder(bot, load_config(DecodeConfig, None, overrides), torch.device("cpu"))
+        metrics = {} if untrained else reply_metrics(responder.reply_ids(queries), refs)
+        rows.append({"decode": spec, **metrics, "ms_per_reply": latency_ms(responder, queries[:latency_n])})
+        rows[-1]["x_greedy"] = rows[-1]["ms_per_reply"] / rows[0]["ms_per_reply"]
+        print(
+            "  ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in rows[-1].items()), flush=True
+        )
+    return rows
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -94,6 +133,9 @@ def _main(args: argparse.Namespace) -> int:
                     f.write(f"{name}: {' '.join(samples[name][i])}\n")
                 f.write("\n")
         print(f"table and sample replies in {out / 'table.md'} and {out / 'samples.txt'}")
+    if "beam" in args.stages:
+        print(f"beam: {args.split} split, latency on its first {args.latency_n} queries", flush=True)
+        decoders(s2s / "best.pt", args.split, args.decode, args.latency_n, args.untrained)
     return 0
 
 
@@ -104,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--stages",
         nargs="+",
         default=["s2s", "backward", "rl", "eval"],
-        choices=["s2s", "backward", "rl", "eval"],
+        choices=["s2s", "backward", "rl", "eval", "beam"],
         help="stages to run, in this order; later ones read the earlier ones' run folders in --out",
     )
     p.add_argument("--s2s-minutes", type=float, default=18.0, help="training time budget of the S2S model")
@@ -123,6 +165,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--limit", type=int, default=0, help="evaluate on the first N test pairs only")
     p.add_argument("--samples", type=int, default=15, help="sample dialogues written to samples.txt")
+    p.add_argument("--split", default="valid", choices=["valid", "test"], help="beam stage: the pairs it decodes")
+    p.add_argument(
+        "--decode",
+        nargs="+",
+        default=["strategy=beam,beam=5"],
+        metavar="KEY=VALUE,...",
+        help="beam stage: decoding settings compared with greedy, one comma-separated set per row",
+    )
+    p.add_argument("--latency-n", type=int, default=200, help="beam stage: queries timed one at a time")
+    p.add_argument(
+        "--untrained",
+        action="store_true",
+        help="beam stage: time a fresh model of the checkpoint's shapes, replies forced to 20 tokens (no metrics)",
+    )
     p.add_argument("--data", help="cornell_pairs folder (default: $MLDS_DATA/hw4/cornell_pairs)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (the figures are measured with 1)")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")

@@ -1,6 +1,6 @@
 """An interactive conversation in the terminal.
 
-    python -m hw4_chatbot.chat [--model RL] [--checkpoint PATH]
+    python -m hw4_chatbot.chat [--model RL] [--checkpoint PATH] [--seed N]
 
 Type a line, get a reply; an empty line, ``quit`` or end of input (Ctrl-D) stops.
 """
@@ -15,12 +15,12 @@ from common.cli import add_checkpoint_arg
 from common.errors import run_cli
 from common.setup import start_inference
 from hw4_chatbot import HOMEWORK
-from hw4_chatbot.predict import open_responder
+from hw4_chatbot.predict import add_seed_arg, open_responder
 
 
 def _main(args: argparse.Namespace) -> int:
-    device = start_inference(args.device, args.threads)
-    responder = open_responder(args.model, args.checkpoint, args.backward, device, args.overrides)
+    device = start_inference(args.device, args.threads, args.seed)
+    responder = open_responder(args.model, args.checkpoint, args.backward, device, args.overrides, seed=args.seed)
     interactive = sys.stdin.isatty()
     while True:
         if interactive:
@@ -37,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--model", default="RL", help="S2S, RL or BEST (a preset of configs/presets.yaml)")
     add_checkpoint_arg(p, HOMEWORK)
     p.add_argument("--backward", help="backward model for MMI presets")
+    add_seed_arg(p)
     p.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE", help="decoding overrides")
     return run_cli(_main, p, argv)
 

@@ -1,11 +1,15 @@
 """Batched decoding: greedy, sampling (temperature / top-k) and beam search, with n-gram blocking.
 
 Beam search scores finished hypotheses by ``logp / len**alpha`` (length normalisation) and can
-rerank its n-best list MMI-style with a backward model p(query | reply) (Li et al. 2016a).
+rerank its n-best list MMI-style with a backward model p(query | reply) (Li et al. 2016a). Its k
+hypotheses per query are rows of one batch, so a beam-5 reply costs a few greedy ones, not five
+Python loops; it stops a query early (a longer search finds the generic high-probability replies)
+and can push replies on the dull list down its n-best list.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,23 +31,29 @@ class DecodeConfig:
     top_k: int = param(0, ge=0)  # sample only among the k most likely tokens (0: all)
     mmi_weight: float = param(0.0, ge=0)  # beam: rerank by + weight * log p(query | reply) / len (needs backward)
     min_len: int = param(1, ge=0)  # forbid <eos> before this many tokens
+    dull_penalty: float = param(0.0, ge=0)  # beam: taken off the normalised score of a reply on the dull list
+    early_stop: bool = True  # beam: a query is done once its best candidate ends (else: once none can win)
 
 
-def _blocked(seq: list[int], n: int) -> set[int]:
-    """Tokens that would complete an n-gram already in ``seq``."""
-    if n <= 0 or len(seq) < n:
-        return set()
-    prefix = tuple(seq[len(seq) - n + 1 :])
-    return {seq[i + n - 1] for i in range(len(seq) - n + 1) if tuple(seq[i : i + n - 1]) == prefix}
+def block_repeats(logp: torch.Tensor, seqs: torch.Tensor, n: int) -> torch.Tensor:
+    """``logp (R, V)`` with -inf on each token that would repeat an n-gram of its row of ``seqs (R, t)``."""
+    t = seqs.size(1)
+    if n <= 0 or t < n:
+        return logp
+    if n == 1:
+        return logp.scatter(1, seqs, float("-inf"))
+    windows = seqs.unfold(1, n - 1, 1)[:, : t - n + 1]  # (R, t-n+1, n-1): every earlier (n-1)-gram
+    match = (windows == seqs[:, t - n + 1 :].unsqueeze(1)).all(-1)  # ... equal to the last n-1 tokens
+    rows, cols = match.nonzero(as_tuple=True)
+    logp = logp.clone()
+    logp[rows, seqs[:, n - 1 :][rows, cols]] = float("-inf")
+    return logp
 
 
-def _apply_rules(logp: torch.Tensor, seqs: list[list[int]], cfg: DecodeConfig, eos_id: int) -> torch.Tensor:
-    if cfg.no_repeat_ngram > 0:
-        for row, seq in enumerate(seqs):
-            banned = _blocked(seq, cfg.no_repeat_ngram)
-            if banned:
-                logp[row, list(banned)] = float("-inf")
-    if seqs and len(seqs[0]) < cfg.min_len:
+def _apply_rules(logp: torch.Tensor, seqs: torch.Tensor, cfg: DecodeConfig, eos_id: int) -> torch.Tensor:
+    logp = block_repeats(logp, seqs, cfg.no_repeat_ngram)
+    if seqs.size(1) < cfg.min_len:
+        logp = logp.clone()
         logp[:, eos_id] = float("-inf")
     return logp
 
@@ -63,8 +73,8 @@ def greedy_or_sample(
     memory, state = model.encode(src, src_len)
     batch = src.size(0)
     tokens = torch.full((batch,), bos_id, dtype=torch.long, device=src.device)
-    seqs: list[list[int]] = [[] for _ in range(batch)]
-    done = torch.zeros(batch, dtype=torch.bool)
+    seqs = torch.empty((batch, 0), dtype=torch.long, device=src.device)
+    done = torch.zeros(batch, dtype=torch.bool, device=src.device)
     for _ in range(cfg.max_len):
         logp, state = model.step(tokens, state, memory)
         logp = _apply_rules(logp, seqs, cfg, eos_id)
@@ -76,69 +86,112 @@ def greedy_or_sample(
             tokens = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(1)
         else:
             tokens = logp.argmax(-1)
-        for i, t in enumerate(tokens.tolist()):
-            if not done[i]:
-                if t == eos_id:
-                    done[i] = True
-                else:
-                    seqs[i].append(t)
+        tokens = tokens.masked_fill(done, eos_id)
+        seqs = torch.cat([seqs, tokens.unsqueeze(1)], 1)
+        done |= tokens == eos_id
         if bool(done.all()):
             break
-    return seqs
+    return [row[: row.index(eos_id)] if eos_id in row else row for row in seqs.tolist()]
 
 
 @torch.no_grad()
 def beam_search(
-    model: Seq2Seq, src: torch.Tensor, src_len: torch.Tensor, cfg: DecodeConfig, bos_id: int = 1, eos_id: int = 2
+    model: Seq2Seq,
+    src: torch.Tensor,
+    src_len: torch.Tensor,
+    cfg: DecodeConfig,
+    bos_id: int = 1,
+    eos_id: int = 2,
+    dull: Sequence[list[int]] = (),
 ) -> list[list[tuple[float, float, list[int]]]]:
-    """Per row of ``src`` its finished hypotheses ``(normalised score, logp, ids)``, best first."""
-    k, batch = cfg.beam, src.size(0)
+    """Per row of ``src`` its k best finished hypotheses ``(normalised score, logp, ids)``, best first.
+
+    The ``B*k`` live hypotheses are one batch: the query is encoded once and each step is a handful
+    of tensor operations, whatever ``B`` and ``k``. A hypothesis ending in ``<eos>`` is kept when it
+    ranks among the 2k best candidates of its row, as it would in a plain beam. A row is done once
+    no live hypothesis, at its present length, scores above the worst of the k kept, or, with
+    ``cfg.early_stop``, as soon as its best candidate is an ending (OpenNMT's rule). A finished
+    reply equal to one of ``dull`` (id lists) loses ``cfg.dull_penalty`` from its normalised score.
+    """
+    k, batch, dev = cfg.beam, src.size(0), src.device
     memory, state = model.encode(src, src_len)
-    memory, state = memory.repeat(k), repeat_state(state, k)
-    tokens = torch.full((batch * k,), bos_id, dtype=torch.long, device=src.device)
+    # the first step runs once per query (its k beams would be identical), then fans out to k
+    tokens = torch.full((batch,), bos_id, dtype=torch.long, device=dev)
+    logp, state = model.step(tokens, state, memory)
+    memory, state, logp = memory.repeat(k), repeat_state(state, k), logp.repeat_interleave(k, 0)
+    seqs = torch.empty((batch * k, 0), dtype=torch.long, device=dev)
     # only the first beam of each row is live at the start, so the k beams do not start identical
-    scores = torch.full((batch, k), float("-inf"), device=src.device)
+    scores = torch.full((batch, k), float("-inf"), device=dev)
     scores[:, 0] = 0.0
-    seqs: list[list[int]] = [[] for _ in range(batch * k)]
-    finished: list[list[tuple[float, float, list[int]]]] = [[] for _ in range(batch)]
+    first_row = torch.arange(batch, device=dev).unsqueeze(1) * k  # (B, 1)
+    kept = _Finished(batch, k, cfg.max_len, dev, dull if cfg.dull_penalty else (), cfg.dull_penalty)
+    done = torch.zeros(batch, 1, dtype=torch.bool, device=dev)
     for t in range(cfg.max_len):
-        logp, state = model.step(tokens, state, memory)
+        if t:
+            logp, state = model.step(tokens, state, memory)
         logp = _apply_rules(logp, seqs, cfg, eos_id)
         vocab = logp.size(-1)
-        total = (scores.view(-1, 1) + logp).view(batch, k * vocab)
-        top, idx = total.topk(2 * k, dim=-1)  # 2k: room for k live beams after some finish
-        beam_of, tok_of = (idx // vocab).tolist(), (idx % vocab).tolist()
-        new_rows, new_tokens, new_scores = [], [], []
-        for b in range(batch):
-            kept = []
-            for j in range(2 * k):
-                s = float(top[b, j])
-                if s == float("-inf"):
-                    break
-                row, tok = b * k + beam_of[b][j], tok_of[b][j]
-                if tok == eos_id or t == cfg.max_len - 1:
-                    seq = seqs[row] + ([] if tok == eos_id else [tok])
-                    finished[b].append((s / (len(seq) + 1) ** cfg.length_alpha, s, seq))
-                else:
-                    kept.append((s, row, tok))
-                if len(kept) == k:
-                    break
-            kept += [(float("-inf"), b * k, eos_id)] * (k - len(kept))
-            for s, row, tok in kept:
-                new_rows.append(row)
-                new_tokens.append(tok)
-                new_scores.append(s)
-        # keep the k best finished by normalised score; no early stop on the first k to finish, which
-        # would fill the list with the shortest (most generic) replies
-        finished = [sorted(f, key=lambda h: -h[0])[:k] for f in finished]
-        if all(s == float("-inf") for s in new_scores):
-            break
-        rows = torch.tensor(new_rows, device=src.device)
+        top, idx = (scores.view(-1, 1) + logp).view(batch, k * vocab).topk(2 * k, dim=-1)  # (B, 2k)
+        rows, tok = first_row + idx // vocab, idx % vocab
+        ended = tok == eos_id  # at most k of the 2k, so k live ones remain
+        norm = top / (t + 1) ** cfg.length_alpha  # reply length t plus <eos>
+        kept.add(norm.masked_fill(~ended | done, float("-inf")), top, seqs[rows.view(-1)].view(batch, 2 * k, t))
+        if cfg.early_stop:
+            done |= ended[:, :1]
+        live = torch.sort(ended.to(torch.uint8), dim=1, stable=True).indices[:, :k]  # the k best not ended
+        scores, rows, tok = top.gather(1, live), rows.gather(1, live).view(-1), tok.gather(1, live)
         state = select_state(state, rows)
-        seqs = [seqs[r] + [tok] for r, tok in zip(new_rows, new_tokens)]
-        tokens = torch.tensor(new_tokens, device=src.device)
-        scores = torch.tensor(new_scores, device=src.device).view(batch, k)
-    return [sorted(f, key=lambda h: -h[0]) for f in finished]
+        seqs = torch.cat([seqs[rows], tok.view(-1, 1)], 1)
+        tokens = tok.view(-1)
+        if t == cfg.max_len - 1:  # out of room: the live ones end here, cut
+            kept.add(
+                (scores / (t + 2) ** cfg.length_alpha).masked_fill(done, float("-inf")),
+                scores,
+                seqs.view(batch, k, t + 1),
+            )
+        done |= scores.max(1, keepdim=True).values / (t + 2) ** cfg.length_alpha <= kept.norm[:, -1:]
+        if bool(done.all()):
+            break
+    return kept.lists()
+
+
+class _Finished:
+    """The k best finished hypotheses of each row, as tensors padded to ``max_len`` (-1 after the end)."""
+
+    def __init__(
+        self, batch: int, k: int, max_len: int, device: torch.device, dull: Sequence[list[int]] = (), penalty: float = 0
+    ):
+        self.k, self.max_len, self.penalty = k, max_len, penalty
+        by_len: dict[int, list[list[int]]] = {}
+        for ids in dull:
+            by_len.setdefault(len(ids), []).append(ids)
+        self.dull = {n: torch.tensor(rows, device=device) for n, rows in by_len.items()}  # length -> (D, n)
+        self.norm = torch.full((batch, k), float("-inf"), device=device)
+        self.logp = torch.full((batch, k), float("-inf"), device=device)
+        self.ids = torch.full((batch, k, max_len), -1, dtype=torch.long, device=device)
+
+    def add(self, norm: torch.Tensor, logp: torch.Tensor, ids: torch.Tensor) -> None:
+        """Merge candidates ``norm, logp (B, n)`` with ids ``(B, n, t)``; -inf ``norm`` means none."""
+        if ids.size(2) in self.dull:
+            hit = (ids.unsqueeze(2) == self.dull[ids.size(2)].unsqueeze(0).unsqueeze(0)).all(-1).any(-1)  # (B, n)
+            norm = norm - self.penalty * hit
+        ids = torch.nn.functional.pad(ids, (0, self.max_len - ids.size(2)), value=-1)
+        norm, logp, ids = (
+            torch.cat([self.norm, norm], 1),
+            torch.cat([self.logp, logp], 1),
+            torch.cat([self.ids, ids], 1),
+        )
+        best = norm.topk(self.k, dim=1).indices  # sorted, best first
+        self.norm, self.logp = norm.gather(1, best), logp.gather(1, best)
+        self.ids = ids.gather(1, best.unsqueeze(2).expand(-1, -1, self.max_len))
+
+    def lists(self) -> list[list[tuple[float, float, list[int]]]]:
+        out = []
+        for norms, logps, rows in zip(self.norm.tolist(), self.logp.tolist(), self.ids.tolist()):
+            out.append(
+                [(n, lp, [i for i in ids if i >= 0]) for n, lp, ids in zip(norms, logps, rows) if n > float("-inf")]
+            )
+        return out
 
 
 @torch.no_grad()
@@ -190,12 +243,15 @@ def decode_batch(
     bos_id: int = 1,
     eos_id: int = 2,
     mapping: list[int] | None = None,
+    generator: torch.Generator | None = None,
+    dull: Sequence[list[int]] = (),
 ) -> list[list[int]]:
-    """Replies for a batch under ``cfg.strategy``."""
+    """Replies for a batch under ``cfg.strategy``; sampling draws from ``generator`` (default: torch's own)."""
     if cfg.strategy == "beam":
-        hyps = beam_search(model, src, src_len, cfg, bos_id, eos_id)
+        hyps = beam_search(model, src, src_len, cfg, bos_id, eos_id, dull)
         if cfg.mmi_weight and backward is not None:
             queries = [row[: int(n)].tolist() for row, n in zip(src, src_len)]
             return mmi_rerank(backward, queries, hyps, cfg.mmi_weight, bos_id, eos_id, mapping=mapping)
         return [h[0][2] if h else [] for h in hyps]
-    return greedy_or_sample(model, src, src_len, cfg, bos_id, eos_id, sample=cfg.strategy == "sample")
+    sample = cfg.strategy == "sample"
+    return greedy_or_sample(model, src, src_len, cfg, bos_id, eos_id, sample=sample, generator=generator)

@@ -110,8 +110,12 @@ def evaluate_models(
     device: torch.device,
     limit: int = 0,
     latency_n: int = 100,
+    seed: int = 0,
 ) -> tuple[list[dict], dict]:
-    """Rows of metrics (one per preset name) and the sample replies of each, on the S2S run's test split."""
+    """Rows of metrics (one per preset name) and the sample replies of each, on the S2S run's test split.
+
+    Every sampling preset draws from a generator seeded with ``seed``, so a rerun gives the same table.
+    """
     # here, not at the top: the metrics above serve training, which never loads the prediction set-up
     from hw4_chatbot.predict import open_responder, preset
 
@@ -119,7 +123,7 @@ def evaluate_models(
     for name in names:
         kind = preset(name).model
         responder = open_responder(
-            name, s2s if kind == "s2s" else rl, backward, device, flag="--s2s" if kind == "s2s" else "--rl"
+            name, s2s if kind == "s2s" else rl, backward, device, flag="--s2s" if kind == "s2s" else "--rl", seed=seed
         )
         if test is None:
             test = load_splits(responder.bot.cfg.data).test
@@ -129,7 +133,6 @@ def evaluate_models(
         key = (kind, responder.bot.path)
         if key not in cache:  # perplexity depends on the model, not on the decoding
             cache[key] = perplexity(responder.bot.model, PairBatches(test, responder.bot.vocab), device)
-        torch.manual_seed(0)  # sampling presets draw the same way on every run
         t0 = time.perf_counter()
         replies = responder.reply_ids(queries)
         batched_ms = 1000 * (time.perf_counter() - t0) / len(queries)
@@ -159,9 +162,11 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def _main(args: argparse.Namespace) -> int:
-    device = start_inference(args.device, args.threads)
+    device = start_inference(args.device, args.threads, args.seed)
     check_outputs([args.out], [args.s2s, args.rl, args.backward])
-    rows, _ = evaluate_models(args.models, args.s2s, args.rl, args.backward, device, args.limit, args.latency_n)
+    rows, _ = evaluate_models(
+        args.models, args.s2s, args.rl, args.backward, device, args.limit, args.latency_n, args.seed
+    )
     table = markdown_table(rows)
     print(table, end="")
     if args.out:
@@ -184,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=non_negative_int, default=0, help="use only the first N test pairs")
     p.add_argument("--latency-n", type=non_negative_int, default=100, help="queries timed one at a time")
     p.add_argument("--out", help="also write the markdown table here")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the sampling presets' draws")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--threads", type=non_negative_int, default=0, help="CPU threads (0: the cores that are free)")
     return p

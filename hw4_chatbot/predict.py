@@ -1,9 +1,11 @@
 """The course command: one reply per input line, same order.
 
-    python -m hw4_chatbot.predict {S2S,RL,BEST} input.txt output.txt [--checkpoint PATH]
+    python -m hw4_chatbot.predict {S2S,RL,BEST} input.txt output.txt [--checkpoint PATH] [--seed N]
 
 A model name is a preset in ``configs/presets.yaml`` (which checkpoint kind, which decoding). The
-checkpoint defaults to the newest ``runs/hw4_chatbot/*/best.pt`` of that kind (s2s or rl).
+checkpoint defaults to the newest ``runs/hw4_chatbot/*/best.pt`` of that kind (s2s or rl). Sampling
+presets draw from their own generator seeded by ``--seed``, so one input file and one seed always
+give the same output file.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch
 import yaml
 
 from common.batching import pad_batch
-from common.cli import add_checkpoint_arg
+from common.cli import add_checkpoint_arg, non_negative_int
 from common.config import config_from_dict, load_config
 from common.errors import UserError, run_cli
 from common.files import atomic_write, check_outputs
@@ -28,7 +30,7 @@ from common.setup import start_inference
 from common.text import read_lines
 from hw4_chatbot import HOMEWORK
 from hw4_chatbot.config import Chatbot, load_chatbot
-from hw4_chatbot.data import encode_query, normalize
+from hw4_chatbot.data import DULL_REPLIES, encode_query, normalize
 from hw4_chatbot.decode import DecodeConfig, decode_batch
 from hw4_chatbot.rewards import vocab_map
 
@@ -70,8 +72,12 @@ def find_checkpoint(kind: str, flag: str = "--checkpoint") -> Path:
 class Responder:
     """Text in, text out: tokenise queries, decode in batches, detokenise replies."""
 
-    def __init__(self, bot: Chatbot, decode: DecodeConfig, device: torch.device, batch_size: int = 64):
+    def __init__(self, bot: Chatbot, decode: DecodeConfig, device: torch.device, batch_size: int = 64, seed: int = 0):
         self.bot, self.decode, self.device, self.batch_size = bot, decode, device, batch_size
+        # its own generator: the draws depend on the seed and the queries, not on what else used torch's
+        self.generator = torch.Generator(device).manual_seed(seed)
+        vocab = bot.vocab
+        self.dull = [vocab.encode(r.split()) for r in DULL_REPLIES if all(t in vocab for t in r.split())]
         if decode.mmi_weight and bot.backward is None:
             raise UserError(f"{bot.path}: MMI reranking needs a backward model (pass --backward PATH)")
         self.mapping = vocab_map(bot.vocab, bot.backward_vocab) if bot.backward_vocab is not None else None
@@ -93,6 +99,8 @@ class Responder:
                 vocab.bos_id,
                 vocab.eos_id,
                 self.mapping,
+                self.generator,
+                self.dull,
             )
             for i, reply in zip(idx, ids):
                 out[i] = vocab.decode(reply)
@@ -114,8 +122,12 @@ def open_responder(
     device: torch.device,
     overrides: Sequence[str] = (),
     flag: str = "--checkpoint",
+    seed: int = 0,
 ) -> Responder:
-    """A preset's model and decoding; prints which checkpoint it used (``flag``: the option naming one)."""
+    """A preset's model and decoding; prints which checkpoint it used (``flag``: the option naming one).
+
+    ``seed`` seeds the responder's sampling generator.
+    """
     chosen = preset(name)
     decode = load_config(DecodeConfig, None, [f"{k}={v}" for k, v in _flat(chosen.decode)] + list(overrides))
     path = Path(checkpoint) if checkpoint else find_checkpoint(chosen.model, flag)
@@ -126,7 +138,7 @@ def open_responder(
         back = load_chatbot(back_path, device)
         bot.backward, bot.backward_vocab = back.model, back.vocab
         say(f"{name}: using backward model {back_path}")
-    return Responder(bot, decode, device)
+    return Responder(bot, decode, device, seed=seed)
 
 
 def _flat(cfg: DecodeConfig) -> list[tuple[str, object]]:
@@ -134,13 +146,13 @@ def _flat(cfg: DecodeConfig) -> list[tuple[str, object]]:
 
 
 def _main(args: argparse.Namespace) -> int:
-    device = start_inference(args.device, args.threads)
+    device = start_inference(args.device, args.threads, args.seed)
     preset(args.model)  # an unknown name fails before any work
     check_outputs([args.output], [args.input, args.checkpoint, args.backward])
     lines = read_lines(args.input)  # UserError naming the file when missing, a folder or binary
     if not lines:
         say(f"{args.input}: empty file, writing an empty reply file")
-    responder = open_responder(args.model, args.checkpoint, args.backward, device, args.overrides)
+    responder = open_responder(args.model, args.checkpoint, args.backward, device, args.overrides, seed=args.seed)
     replies = responder.replies(lines)
     with atomic_write(args.output) as f:
         f.writelines(r + "\n" for r in replies)
@@ -155,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="where to write one reply per line")
     add_checkpoint_arg(p, HOMEWORK)
     p.add_argument("--backward", help="backward model for MMI presets (default: newest backward run)")
+    add_seed_arg(p)
     p.add_argument(
         "--set",
         dest="overrides",
@@ -164,6 +177,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="decoding overrides, e.g. --set strategy=beam beam=10",
     )
     return p
+
+
+def add_seed_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="seed of the sampling presets' draws (same seed and input: same replies)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -228,3 +228,22 @@ def test_chat_reads_stdin(tiny_run, monkeypatch, capsys):
     assert chat.main(["--model", "S2S", "--checkpoint", str(tiny_run / "best.pt")]) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 2 and out[0].startswith("my name is")
+
+
+def test_sampling_presets_are_repeatable_per_seed(tiny_run, tmp_path):
+    """Two runs of a sampling preset write the very same bytes; another --seed draws other replies."""
+    src = tmp_path / "in.txt"
+    src.write_text("".join(f"{q}\n" for q in ["what is your name ?", "where is bob ?", "do you like coffee ?"] * 8))
+    ckpt = str(tiny_run / "best.pt")
+
+    def run(name: str, *extra: str) -> bytes:
+        out = tmp_path / name
+        assert predict.main(["BEST", str(src), str(out), "--checkpoint", ckpt, "--set", "temperature=2.0", *extra]) == 0
+        return out.read_bytes()
+
+    first, again, other = run("a.txt"), run("b.txt"), run("c.txt", "--seed", "1")
+    assert first == again
+    assert first != other
+    greedy = tmp_path / "greedy.txt"
+    assert predict.main(["S2S", str(src), str(greedy), "--checkpoint", ckpt]) == 0
+    assert first != greedy.read_bytes()  # it did sample

@@ -4,7 +4,7 @@ import torch
 
 from common.batching import pad_batch
 from common.vocab import Vocab
-from hw4_chatbot.decode import DecodeConfig, _blocked, beam_search, decode_batch, greedy_or_sample
+from hw4_chatbot.decode import DecodeConfig, beam_search, block_repeats, decode_batch, greedy_or_sample
 from hw4_chatbot.model import ModelConfig, Seq2Seq, reply_nll
 
 WORDS = [f"w{i}" for i in range(8)]
@@ -49,9 +49,16 @@ def test_learns_a_synthetic_dialogue_task_to_near_perfect_accuracy():
 
 
 def test_ngram_blocking():
-    assert _blocked([5, 6, 7, 5, 6], 3) == {7}
-    assert _blocked([5, 6, 7], 3) == set()
-    assert _blocked([4, 4], 2) == {4}
+    def banned(seq, n):
+        out = block_repeats(torch.zeros(1, 10), torch.tensor([seq]), n)
+        return set(torch.nonzero(out[0] == float("-inf")).flatten().tolist())
+
+    assert banned([5, 6, 7, 5, 6], 3) == {7}
+    assert banned([5, 6, 7], 3) == set()
+    assert banned([4, 4], 2) == {4}
+    assert banned([5, 6, 5, 7, 5], 2) == {6, 7}
+    assert banned([3, 8], 1) == {3, 8}
+    assert banned([5, 6, 5, 6], 0) == set()
 
 
 def test_beam_is_sorted_and_top_k_1_sampling_is_greedy():
@@ -86,3 +93,40 @@ def test_lstm_variant_learns_the_task_too():
     out = greedy_or_sample(model.eval(), b["src"], b["src_len"], DecodeConfig(max_len=4))
     exact = sum(vocab.decode(ids) == r for ids, (_, r) in zip(out, test)) / len(test)
     assert exact >= 0.9, exact
+
+
+def test_beam_rows_are_independent_and_beam_finds_likelier_replies_than_greedy():
+    torch.manual_seed(0)
+    model = Seq2Seq(40, ModelConfig(emb=16, hidden=16, dropout=0.0)).eval()
+    src_len = torch.tensor([5, 4, 3, 5, 2, 1])
+    src = torch.randint(4, 40, (6, 5)).masked_fill(torch.arange(5) >= src_len.unsqueeze(1), 0)  # 0: padding
+    for early_stop in (True, False):
+        cfg = DecodeConfig(beam=4, max_len=8, early_stop=early_stop, length_alpha=0.0, no_repeat_ngram=0)
+        together = beam_search(model, src, src_len, cfg)
+        alone = [
+            beam_search(model, src[i : i + 1, : int(n)], src_len[i : i + 1], cfg)[0] for i, n in enumerate(src_len)
+        ]
+        assert [[h[2] for h in row] for row in together] == [[h[2] for h in row] for row in alone]
+    # without length normalisation the score is log p(reply); beam's best is at least greedy's
+    greedy = greedy_or_sample(model, src, src_len, DecodeConfig(max_len=8, no_repeat_ngram=0))
+    tgt = pad_batch([[1, *g, 2] for g in greedy])[0]
+    greedy_logp, _ = model.sequence_logprob(src, src_len, tgt[:, :-1], tgt[:, 1:])
+    best = [
+        row[0][1]
+        for row in beam_search(
+            model, src, src_len, DecodeConfig(beam=4, max_len=8, length_alpha=0.0, no_repeat_ngram=0, early_stop=False)
+        )
+    ]
+    assert all(b >= g - 1e-4 for b, g in zip(best, greedy_logp.tolist()))
+
+
+def test_dull_penalty_moves_a_listed_reply_down_the_beam():
+    torch.manual_seed(0)
+    model = Seq2Seq(30, ModelConfig(emb=16, hidden=16, dropout=0.0)).eval()
+    src, src_len = torch.randint(4, 30, (2, 4)), torch.tensor([4, 4])
+    plain = beam_search(model, src, src_len, DecodeConfig(beam=4, max_len=6))
+    dull = [plain[0][0][2]]  # the first query's best reply, now declared dull
+    for penalty, moved in ((0.0, False), (100.0, True)):
+        hyps = beam_search(model, src, src_len, DecodeConfig(beam=4, max_len=6, dull_penalty=penalty), dull=dull)
+        assert (hyps[0][0][2] != dull[0]) == moved
+        assert hyps[1][0][2] == plain[1][0][2] or plain[1][0][2] == dull[0]
