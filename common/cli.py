@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 
 
+def add_overrides_arg(p: argparse.ArgumentParser, help: str) -> None:
+    """``--set KEY=VALUE ...`` into ``args.overrides`` (repeatable; read by :mod:`common.config`)."""
+    p.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE", help=help)
+
+
 def train_parser(homework: str, description: str) -> argparse.ArgumentParser:
     """``--config --set --run-dir --resume --device --quiet --debug``."""
     p = argparse.ArgumentParser(prog=f"python -m {homework}.train", description=description)
@@ -12,15 +17,7 @@ def train_parser(homework: str, description: str) -> argparse.ArgumentParser:
         "--config",
         help=f"YAML config file (default: {homework}/configs/default.yaml; with --resume: the run's own config.yaml)",
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override config keys, e.g. --set train.lr=3e-4 model.hidden=512",
-    )
+    add_overrides_arg(p, "override config keys, e.g. --set train.lr=3e-4 model.hidden=512")
     p.add_argument("--run-dir", help=f"run folder (default: runs/{homework}/<timestamp>)")
     p.add_argument(
         "--resume",

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.cli import add_overrides_arg
 from common.config import RunConfig, config_to_dict, load_config
 from common.errors import UserError, run_cli
 from common.files import atomic_write
@@ -222,15 +223,7 @@ def _main(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m hw1_cloze.semantic", description=__doc__.splitlines()[0])
     p.add_argument("--config", default="hw1_cloze/configs/semantic.yaml", help="YAML config file")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override config keys, e.g. --set model.epochs=3 model.workers=1",
-    )
+    add_overrides_arg(p, "override config keys, e.g. --set model.epochs=3 model.workers=1")
     p.add_argument("--out", required=True, help="where to write the model (.npz)")
     p.add_argument("--quiet", action="store_true", help="no status lines")
     return run_cli(_main, p, argv)

@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from common.cli import add_checkpoint_arg
+from common.cli import add_checkpoint_arg, add_overrides_arg
 from common.errors import run_cli
 from common.setup import start_inference
 from hw4_chatbot import HOMEWORK
@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_checkpoint_arg(p, HOMEWORK)
     p.add_argument("--backward", help="backward model for MMI presets")
     add_seed_arg(p)
-    p.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE", help="decoding overrides")
+    add_overrides_arg(p, "decoding overrides, e.g. --set temperature=0.9")
     return run_cli(_main, p, argv)
 
 

@@ -20,7 +20,7 @@ import torch
 import yaml
 
 from common.batching import pad_batch
-from common.cli import add_checkpoint_arg, non_negative_int
+from common.cli import add_checkpoint_arg, add_overrides_arg, non_negative_int
 from common.config import config_from_dict, load_config
 from common.errors import UserError, run_cli
 from common.files import atomic_write, check_outputs
@@ -168,14 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_checkpoint_arg(p, HOMEWORK)
     p.add_argument("--backward", help="backward model for MMI presets (default: newest backward run)")
     add_seed_arg(p)
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="decoding overrides, e.g. --set strategy=beam beam=10",
-    )
+    add_overrides_arg(p, "decoding overrides, e.g. --set strategy=beam beam=10")
     return p
 
 
