@@ -43,14 +43,14 @@ def explicit_members(args: argparse.Namespace) -> list[Member]:
     return [Member(kind, Path(path)) for kind, path in named if path]
 
 
-def default_members(path: str | None = None) -> list[Member]:
-    """``path``'s or the newest ensemble.yaml's members, else every newest member found, at weight 1."""
+def default_members(path: str | None = None) -> tuple[list[Member], str]:
+    """``path``'s or the newest ensemble.yaml's members, else every newest member found, at weight 1;
+    and a line saying which (printed once the members have loaded, so an error stays one line)."""
     path = path or ensemble.newest_ensemble()
     if path is not None:
         members, dev = ensemble.read_ensemble(path)
         record = f" (dev accuracy {dev['accuracy']} ± {dev.get('stderr')})" if "accuracy" in dev else ""
-        say(f"using {path}{record}")
-        return [m for m in members if m.weight > 0]
+        return [m for m in members if m.weight > 0], f"using {path}{record}"
     found = ensemble.find_members()
     missing = [k for k in ensemble.KINDS if k not in found]
     if not found:
@@ -58,15 +58,15 @@ def default_members(path: str | None = None) -> list[Member]:
             f"nothing to predict with under {runs_root() / HOMEWORK}/: train a member first "
             f"(python -m {HOMEWORK}.train, .ngram or .semantic) or pass --checkpoint"
         )
-    say(
+    note = (
         f"no {ensemble.ENSEMBLE_FILE} (python -m {HOMEWORK}.tune writes one); "
         f"{'missing: ' + ', '.join(missing) + '; ' if missing else ''}every member found at weight 1"
     )
-    return [Member(k, found[k]) for k in ensemble.KINDS if k in found]
+    return [Member(k, found[k]) for k in ensemble.KINDS if k in found], note
 
 
 def build_scorers(args: argparse.Namespace) -> tuple[list[SentenceScorer], list[float]]:
-    members = explicit_members(args)
+    members, note = explicit_members(args), ""
     if members and args.ensemble:
         raise UserError("--ensemble gives the members itself: drop --checkpoint, --backward, --ngram, --semantic")
     if members:
@@ -74,11 +74,13 @@ def build_scorers(args: argparse.Namespace) -> tuple[list[SentenceScorer], list[
     else:
         if args.weights:
             raise UserError("--weights needs the members it weighs (--checkpoint, --backward, --ngram, --semantic)")
-        members = default_members(args.ensemble)
+        members, note = default_members(args.ensemble)
         weights = [m.weight for m in members]
     device = select_device(args.device)
     scorers = [ensemble.load_scorer(m, device, args.batch_size) for m in members]
-    for m, w in zip(members, weights):  # said once all have loaded, so a bad file is one error line
+    if note:  # said once all have loaded, so a bad file is one error line
+        say(note)
+    for m, w in zip(members, weights):
         say(f"using {m.name} {m.path} (weight {w:g})")
     return scorers, weights
 

@@ -217,3 +217,15 @@ def test_bad_ensemble_file_is_one_line_exit_2(sample, kn, tmp_path, capsys, text
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: {bad}") and message in err[0]
     assert not out.exists()
+
+
+def test_a_corrupt_member_of_a_valid_ensemble_is_one_line(sample, tmp_path, capsys):
+    broken = tmp_path / "kn.npz"
+    broken.write_bytes(b"not an npz")
+    ens = tmp_path / "ensemble.yaml"
+    ens.write_text(f"members:\n  - {{name: ngram, path: {broken}, weight: 1}}\n")
+    out = tmp_path / "out.csv"
+    assert predict.main([str(sample / "testing_data.csv"), str(out), "--ensemble", str(ens)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and str(broken) in err[0], err
+    assert not out.exists()
