@@ -35,8 +35,8 @@ from hw1_cloze import HOMEWORK, predict  # noqa: E402
 from hw1_cloze.data import CHOICES, read_answers, read_questions  # noqa: E402
 from hw1_cloze.ensemble import KINDS, Member, load_scorer, write_ensemble  # noqa: E402
 from hw1_cloze.prepare import prepare_corpus  # noqa: E402
-from hw1_cloze.scoring import DECOYS, LSTMScorer, candidate_sentences, choose, dev_questions  # noqa: E402
-from hw1_cloze.tune import dev_record, tune_weights  # noqa: E402
+from hw1_cloze.scoring import LSTMScorer, candidate_sentences, choose, dev_questions  # noqa: E402
+from hw1_cloze.tune import add_decoys_arg, dev_record, tune_weights  # noqa: E402
 
 LSTM_CONFIG = "hw1_cloze/configs/cpu.yaml"
 STEPS_PER_SECOND = 1.3  # measured for cpu.yaml on one thread: sizes the cosine schedule to the budget
@@ -268,13 +268,7 @@ def main() -> None:
     p.add_argument("--out", default="benchmarks/out/hw1", help="folder for the members, logs and submission")
     p.add_argument("--data", default=os.environ.get("MLDS_DATA", "../shared/data"), help="course data folder")
     p.add_argument("--questions", type=int, default=2000, help="dev questions for tuning")
-    p.add_argument(
-        "--decoys",
-        choices=DECOYS,
-        default="sentence",
-        help="dev decoys: the 4-gram's best fits on both sides of the blank (as MSR's), only those below the "
-        "true word, or the best after the left context only",
-    )
+    add_decoys_arg(p)
     p.add_argument("--no-curve", action="store_true", help="skip scoring each numbered LSTM checkpoint")
     p.add_argument("--eval-every", type=int, default=400, help="LSTM steps between validations and checkpoints")
     p.add_argument("--threads", type=int, default=2, help="threads for the evaluation")

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from common.cli import non_negative_int, positive_int
-from common.device import select_device
 from common.errors import UserError, run_cli
 from common.files import atomic_write, check_outputs
 from common.metrics import say
@@ -65,7 +65,7 @@ def default_members(path: str | None = None) -> tuple[list[Member], str]:
     return [Member(k, found[k]) for k in ensemble.KINDS if k in found], note
 
 
-def build_scorers(args: argparse.Namespace) -> tuple[list[SentenceScorer], list[float]]:
+def build_scorers(args: argparse.Namespace, device: torch.device) -> tuple[list[SentenceScorer], list[float]]:
     members, note = explicit_members(args), ""
     if members and args.ensemble:
         raise UserError("--ensemble gives the members itself: drop --checkpoint, --backward, --ngram, --semantic")
@@ -76,7 +76,6 @@ def build_scorers(args: argparse.Namespace) -> tuple[list[SentenceScorer], list[
             raise UserError("--weights needs the members it weighs (--checkpoint, --backward, --ngram, --semantic)")
         members, note = default_members(args.ensemble)
         weights = [m.weight for m in members]
-    device = select_device(args.device)
     scorers = [ensemble.load_scorer(m, device, args.batch_size) for m in members]
     if note:  # said once all have loaded, so a bad file is one error line
         say(note)
@@ -98,13 +97,13 @@ def parse_weights(text: str | None, n: int) -> list[float]:
 
 
 def _main(args: argparse.Namespace) -> int:
-    start_inference(args.device, args.threads)
+    device = start_inference(args.device, args.threads)
     check_outputs(
         [args.output, args.scores],
         [args.questions, args.checkpoint, args.backward, args.ngram, args.semantic, args.ensemble],
     )
     questions = read_questions(args.questions)  # validate input before any slow loading
-    scorers, weights = build_scorers(args)
+    scorers, weights = build_scorers(args, device)
     start = time.time()
     sentences = candidate_sentences(questions)
     vocab = scorers[0].vocab

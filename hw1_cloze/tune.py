@@ -170,6 +170,17 @@ def _main(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_decoys_arg(p: argparse.ArgumentParser) -> None:
+    """``--decoys``: how dev questions draw their decoys (see :func:`hw1_cloze.scoring.dev_questions`)."""
+    p.add_argument(
+        "--decoys",
+        choices=DECOYS,
+        default="sentence",
+        help="dev decoys: the 4-gram's best fits on both sides of the blank (as MSR's), only those below the "
+        "true word, or the best after the left context only",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m hw1_cloze.tune", description=__doc__.splitlines()[0])
     for kind in KINDS:
@@ -177,13 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", help=f"where to write the weights (default: runs/{HOMEWORK}/{ENSEMBLE_FILE})")
     p.add_argument("--questions", type=int, default=2000, help="dev questions to make")
     p.add_argument("--seed", type=int, default=0, help="seed of the dev questions")
-    p.add_argument(
-        "--decoys",
-        choices=DECOYS,
-        default="sentence",
-        help="decoys: the 4-gram's best fits on both sides of the blank (as MSR's), only those below the true "
-        "word, or the best after the left context only",
-    )
+    add_decoys_arg(p)
     p.add_argument("--corpus", help="folder of .TXT novels or the .tar.xz (default: $MLDS_DATA/hw1/...)")
     p.add_argument("--valid-tokens", type=int, default=200000, help="held-out tokens at the corpus's end")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
