@@ -10,7 +10,7 @@ from hw1_cloze import evaluate, predict, train
 from hw1_cloze.sample_data import make_sample
 from tests.safety import assert_refused, assert_user_file_kept, user_folder
 
-TINY = "hw1_cloze/configs/tiny.yaml"
+from .conftest import tiny_train_args
 
 
 @pytest.fixture(scope="module")
@@ -19,18 +19,7 @@ def sample(tmp_path_factory):
 
 
 def _train_args(sample, run_dir, *extra):
-    return [
-        "--config",
-        TINY,
-        "--run-dir",
-        str(run_dir),
-        "--quiet",
-        "--set",
-        f"data.corpus={sample / 'Holmes_Training_Data'}",
-        "train.max_steps=20",
-        "train.eval_every=10",
-        *extra,
-    ]
+    return tiny_train_args(run_dir, sample, "train.max_steps=20", "train.eval_every=10", *extra)
 
 
 @pytest.fixture(scope="module")

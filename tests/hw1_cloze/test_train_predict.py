@@ -9,7 +9,7 @@ from hw1_cloze import evaluate, predict, train
 from hw1_cloze.data import read_answers
 from hw1_cloze.sample_data import make_sample
 
-TINY = "hw1_cloze/configs/tiny.yaml"
+from .conftest import TINY, tiny_train_args
 
 
 @pytest.fixture(scope="module")
@@ -18,18 +18,7 @@ def sample(tmp_path_factory):
 
 
 def _train(sample, run_dir, *overrides):
-    return train.main(
-        [
-            "--config",
-            TINY,
-            "--run-dir",
-            str(run_dir),
-            "--quiet",
-            "--set",
-            f"data.corpus={sample / 'Holmes_Training_Data'}",
-            *overrides,
-        ]
-    )
+    return train.main(tiny_train_args(run_dir, sample, *overrides))
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +86,6 @@ def test_bad_inputs_exit_2_without_output(sample, forward_run, tmp_path, capsys)
     torch.save(state, other)
     assert predict.main([str(sample / "testing_data.csv"), str(out), "--checkpoint", str(other)]) == 2
     assert "checkpoint is from hw3_gan, expected hw1_cloze" in capsys.readouterr().err
-    assert train.main(["--config", TINY, "--run-dir", str(tmp_path / "r"), "--set", "model.hiden=3"]) == 2
+    assert train.main(["--config", str(TINY), "--run-dir", str(tmp_path / "r"), "--set", "model.hiden=3"]) == 2
     assert "unknown config key 'model.hiden'" in capsys.readouterr().err
     assert not out.exists()

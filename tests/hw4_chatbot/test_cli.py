@@ -11,6 +11,8 @@ from hw4_chatbot import chat, evaluate, predict, train
 from hw4_chatbot.config import load_chatbot
 from hw4_chatbot.model import ModelConfig
 
+from .conftest import tiny_train_args
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -76,17 +78,7 @@ def test_resume_is_exact(sample, tmp_path):
     """Stopped mid-epoch at step 5 and resumed, a run ends with the very weights of an uninterrupted one."""
 
     def argv(run: Path, *extra: str) -> list[str]:
-        return [
-            "--config",
-            str(REPO / "hw4_chatbot/configs/tiny.yaml"),
-            "--run-dir",
-            str(run),
-            "--quiet",
-            "--set",
-            f"data.path={sample / 'cornell_pairs'}",
-            "train.epochs=2",
-            *extra,
-        ]
+        return tiny_train_args(run, sample, "train.epochs=2", *extra)
 
     run, whole = tmp_path / "run", tmp_path / "whole"
     assert train.main(argv(run, "train.max_steps=5")) == 0
