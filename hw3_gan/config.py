@@ -24,13 +24,16 @@ class TrainConfig:
     max_steps: int = param(0, ge=0, resume=True)  # 0: no cap
     max_minutes: float = param(0.0, ge=0, resume=True)  # stop (and save) after this much wall time; 0: no cap
     lr_g: float = param(2e-4, gt=0)
-    lr_d: float = param(2e-4, gt=0)
+    lr_d: float = param(2e-4, gt=0)  # TTUR (Heusel et al. 2017): the two rates may differ
     betas: list[float] = param(default_factory=lambda: [0.5, 0.999], ge=0, lt=1)  # Adam's two
+    loss: Literal["ns", "hinge"] = "ns"  # non-saturating (softplus) or hinge (Miyato et al. 2018)
     penalty: Literal["r1", "dragan", "none"] = "r1"
     penalty_weight: float = param(1.0, ge=0)  # R1: gamma; DRAGAN: lambda
     penalty_every: int = param(4, gt=0)  # lazy regularisation: every k D steps, weighted by k
     wrong_weight: float = param(0.5, ge=0)  # real images paired with wrong tags count as fakes
     mode_seeking: float = param(1.0, ge=0)  # weight of the mode-seeking term against conditional mode collapse (0: off)
+    augment: list[Literal["translation", "cutout"]] = param(default_factory=list)  # DiffAugment on D's inputs
+    balance: float = param(0.0, ge=0, le=1)  # real batches drawn with weight count(pair)^-balance (0.5: inverse sqrt)
     ema: bool = True
     ema_decay: float = param(0.999, ge=0, lt=1)
     amp: bool = True  # bf16 autocast on CUDA

@@ -27,6 +27,7 @@ from common.errors import UserError, run_cli
 from common.metrics import progress
 from common.setup import Run, train_command
 from hw3_gan import HOMEWORK
+from hw3_gan.augment import diff_augment
 from hw3_gan.config import Config, TrainConfig
 from hw3_gan.data import FaceData, holdout_mask, load_faces, save_grid, to_tensor, to_uint8
 from hw3_gan.model import EMA, Discriminator, Generator, recalibrate_batchnorm
@@ -67,7 +68,11 @@ def d_loss(
     n_hair: int,
     n_eye: int,
 ) -> tuple[torch.Tensor, dict]:
-    """Discriminator loss for one batch, with the gradient penalty when ``penalise``."""
+    """Discriminator loss for one batch, with the gradient penalty when ``penalise``.
+
+    Real and generated images pass through the same DiffAugment policies (``cfg.augment``); R1's
+    gradient is taken through them, with respect to the unaugmented real images.
+    """
     b = real.shape[0]
     if penalise and cfg.penalty == "dragan":
         # DRAGAN (Kodali et al.): keep gradients near norm 1 in a noisy neighbourhood of the data.
@@ -78,13 +83,16 @@ def d_loss(
         real = real.detach()
     elif penalise and cfg.penalty == "r1":
         real = real.detach().requires_grad_(True)
-    x = torch.cat([real, fake])
+    x = diff_augment(torch.cat([real, fake]), cfg.augment)
     wrong = wrong_tags(hair, eye, n_hair, n_eye)
     scores, wrong_scores = D(
         x, torch.cat([hair, hair]), torch.cat([eye, eye]), (torch.cat([wrong[0], hair]), torch.cat([wrong[1], eye]))
     )
     s_real, s_fake, s_wrong = scores[:b], scores[b:], wrong_scores[:b]
-    loss = F.softplus(-s_real).mean() + F.softplus(s_fake).mean() + cfg.wrong_weight * F.softplus(s_wrong).mean()
+    if cfg.loss == "hinge":
+        loss = F.relu(1 - s_real).mean() + F.relu(1 + s_fake).mean() + cfg.wrong_weight * F.relu(1 + s_wrong).mean()
+    else:
+        loss = F.softplus(-s_real).mean() + F.softplus(s_fake).mean() + cfg.wrong_weight * F.softplus(s_wrong).mean()
     stats = {"d_real": s_real.mean().item(), "d_fake": s_fake.mean().item(), "d_wrong": s_wrong.mean().item()}
     if penalise and cfg.penalty == "r1":
         # R1 (Mescheder et al.): penalise the gradient on real data; reuses the forward above.
@@ -99,7 +107,7 @@ def d_loss(
 def g_loss(
     G: torch.nn.Module, D: torch.nn.Module, z: torch.Tensor, hair: torch.Tensor, eye: torch.Tensor, cfg: TrainConfig
 ) -> tuple[torch.Tensor, dict]:
-    """Non-saturating generator loss, plus the mode-seeking term when ``cfg.mode_seeking`` > 0.
+    """Non-saturating (or hinge: -score) generator loss on augmented fakes, plus the mode-seeking term when ``cfg.mode_seeking`` > 0.
 
     Mode seeking (Mao et al. 2019): the second half of the batch repeats the first half's tags with
     other noise, and the loss grows as the two halves' images get closer. Without it our first CPU
@@ -110,8 +118,8 @@ def g_loss(
         z = z[: 2 * half]
         hair, eye = hair[:half].repeat(2), eye[:half].repeat(2)
     fake = G(z, hair, eye)
-    scores, _ = D(fake, hair, eye)
-    loss = F.softplus(-scores).mean()
+    scores, _ = D(diff_augment(fake, cfg.augment), hair, eye)
+    loss = -scores.mean() if cfg.loss == "hinge" else F.softplus(-scores).mean()
     stats: dict = {}
     if cfg.mode_seeking > 0 and half > 0:
         ratio = (fake[:half] - fake[half:]).abs().flatten(1).mean(1) / (z[:half] - z[half:]).abs().mean(1)
@@ -121,11 +129,28 @@ def g_loss(
 
 
 class Batches:
-    """Shuffled batches of the cached uint8 array; the order depends only on (seed, epoch, rank)."""
+    """Shuffled batches of the cached uint8 array; the order depends only on (seed, epoch, rank).
 
-    def __init__(self, data: FaceData, batch_size: int, seed: int, rank: int, world: int, size: int, flip: bool):
+    ``balance`` > 0: an epoch draws its images with replacement, each with weight
+    count(its hair/eye pair)^-balance, so a pair's share of the batches goes as count^(1 - balance):
+    rare pairs are seen more often than their frequency alone would give (0.5: inverse square root).
+    """
+
+    def __init__(
+        self,
+        data: FaceData,
+        batch_size: int,
+        seed: int,
+        rank: int,
+        world: int,
+        size: int,
+        flip: bool,
+        balance: float = 0.0,
+    ):
         self.data, self.bs, self.seed, self.rank, self.world = data, batch_size, seed, rank, world
         self.size, self.flip = size, flip
+        counts = torch.from_numpy(data.pair_counts()).double()
+        self.weights = counts[data.hair, data.eye] ** -balance if balance > 0 else None
         self.images = torch.from_numpy(data.images)
         self.hair, self.eye = torch.from_numpy(data.hair), torch.from_numpy(data.eye)
         self.per_epoch = len(data) // (batch_size * world)
@@ -137,7 +162,11 @@ class Batches:
 
     def epoch(self, epoch: int, start: int = 0):
         g = torch.Generator().manual_seed(self.seed * 1000003 + epoch)
-        order = torch.randperm(len(self.data), generator=g)[: self.per_epoch * self.bs * self.world]
+        n = self.per_epoch * self.bs * self.world
+        if self.weights is None:
+            order = torch.randperm(len(self.data), generator=g)[:n]
+        else:
+            order = torch.multinomial(self.weights, n, replacement=True, generator=g)
         order = order.view(self.per_epoch, self.world, self.bs)[:, self.rank]
         for idx in order[start:]:
             x = to_tensor(self.images[idx].numpy(), self.size)
@@ -317,7 +346,14 @@ def train_gan(run: Run[Config]) -> None:
     loop = restore(run, nets)
     gen_ddp, disc_ddp = wrap_model(nets.gen, env, device), wrap_model(nets.disc, env, device)
     batches = Batches(
-        train_data, cfg.train.batch_size, cfg.seed, env.rank, env.world_size, cfg.model.image_size, cfg.data.flip
+        train_data,
+        cfg.train.batch_size,
+        cfg.seed,
+        env.rank,
+        env.world_size,
+        cfg.model.image_size,
+        cfg.data.flip,
+        cfg.train.balance,
     )
     pair_counts = train_data.pair_counts()
     total_steps = cfg.train.epochs * batches.per_epoch
