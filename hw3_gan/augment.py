@@ -17,15 +17,20 @@ import torch.nn.functional as F
 POLICIES = ("translation", "cutout")
 
 
+def _grid(b: int, h: int, w: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Batch, row and column indices, each (b, h, w)."""
+    return torch.meshgrid(
+        torch.arange(b, device=device), torch.arange(h, device=device), torch.arange(w, device=device), indexing="ij"
+    )
+
+
 def translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
     """Shift each image by up to ``ratio`` of its size in x and y; the uncovered border becomes 0 (grey)."""
     b, _, h, w = x.shape
     sy, sx = int(h * ratio + 0.5), int(w * ratio + 0.5)
     ty = torch.randint(-sy, sy + 1, (b, 1, 1), device=x.device)
     tx = torch.randint(-sx, sx + 1, (b, 1, 1), device=x.device)
-    gb, gy, gx = torch.meshgrid(
-        torch.arange(b, device=x.device), torch.arange(h, device=x.device), torch.arange(w, device=x.device), indexing="ij"
-    )
+    gb, gy, gx = _grid(b, h, w, x.device)
     gy = torch.clamp(gy + ty + 1, 0, h + 1)
     gx = torch.clamp(gx + tx + 1, 0, w + 1)
     padded = F.pad(x, [1, 1, 1, 1]).permute(0, 2, 3, 1)  # (B, H+2, W+2, C): index by pixel
@@ -38,9 +43,7 @@ def cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
     ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
     oy = torch.randint(0, h + (1 - ch % 2), (b, 1, 1), device=x.device)
     ox = torch.randint(0, w + (1 - cw % 2), (b, 1, 1), device=x.device)
-    gb, gy, gx = torch.meshgrid(
-        torch.arange(b, device=x.device), torch.arange(ch, device=x.device), torch.arange(cw, device=x.device), indexing="ij"
-    )
+    gb, gy, gx = _grid(b, ch, cw, x.device)
     gy = torch.clamp(gy + oy - ch // 2, 0, h - 1)
     gx = torch.clamp(gx + ox - cw // 2, 0, w - 1)
     mask = torch.ones(b, h, w, dtype=x.dtype, device=x.device)

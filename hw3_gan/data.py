@@ -241,27 +241,36 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 
 
 def save_grid(
-    images: np.ndarray, cols: int, path: str | os.PathLike, pad: int = 2, labels: Sequence[str] | None = None
+    images: np.ndarray,
+    cols: int,
+    path: str | os.PathLike,
+    pad: int = 2,
+    labels: Sequence[str] | None = None,
+    col_labels: Sequence[str] | None = None,
 ) -> None:
     """uint8 (N, H, W, 3) → one PNG with ``cols`` images per row, written atomically.
 
-    ``labels`` (one per row, e.g. the row's tags) are written in a strip at the left of the rows.
+    ``labels`` (one per row, e.g. the row's tags) are written in a strip at the left of the rows,
+    ``col_labels`` (one per column) in a strip above them.
     """
     n, h, w, _ = images.shape
     rows = (n + cols - 1) // cols
     font = ImageFont.load_default()
-    strip = 0
+    strip = top = 0
     if labels:
         strip = int(max(ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(t, font=font) for t in labels)) + 3 * pad
-    canvas = np.full((rows * (h + pad) + pad, strip + cols * (w + pad) + pad, 3), 255, np.uint8)
+    if col_labels:
+        top = 12 + 2 * pad
+    canvas = np.full((top + rows * (h + pad) + pad, strip + cols * (w + pad) + pad, 3), 255, np.uint8)
     for i in range(n):
         r, c = divmod(i, cols)
-        x = strip + pad + c * (w + pad)
-        canvas[pad + r * (h + pad) : pad + r * (h + pad) + h, x : x + w] = images[i]
+        x, y = strip + pad + c * (w + pad), top + pad + r * (h + pad)
+        canvas[y : y + h, x : x + w] = images[i]
     img = Image.fromarray(canvas)
-    if labels:
-        draw = ImageDraw.Draw(img)
-        for r, text in enumerate(labels[:rows]):
-            draw.text((strip - pad, pad + r * (h + pad) + h // 2), text, fill="black", font=font, anchor="rm")
+    draw = ImageDraw.Draw(img)
+    for r, text in enumerate((labels or [])[:rows]):
+        draw.text((strip - pad, top + pad + r * (h + pad) + h // 2), text, fill="black", font=font, anchor="rm")
+    for c, text in enumerate((col_labels or [])[:cols]):
+        draw.text((strip + pad + c * (w + pad) + w // 2, top // 2), text, fill="black", font=font, anchor="mm")
     with atomic_write(path, "wb") as f:
         img.save(f, format="PNG", optimize=True)

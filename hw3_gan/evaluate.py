@@ -6,6 +6,8 @@
 - within-tag diversity: mean pairwise feature distance of each line's 5 samples over the same for
   5 real images of those tags (below 0.5: mode collapse);
 - optional: the fraction of images where OpenCV's anime-face cascade finds a face.
+``--all-pairs --checkpoint FILE`` instead draws and scores samples for every frequent hair/eye pair
+(``hw3_gan.all_pairs``).
 Real images come from the GAN's own training split, which the classifier never saw.
 """
 
@@ -18,12 +20,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from common.checkpoint import load_checkpoint
 from common.errors import UserError, run_cli
 from common.files import atomic_write, check_outputs
 from common.metrics import say
-from common.runs import data_root
+from common.runs import data_root, latest_checkpoint
 from common.setup import start_inference
+from hw3_gan import HOMEWORK
 from hw3_gan.classifier import AttributeNet, default_path, load_classifier, predict
 from hw3_gan.data import IMAGE_SIZE, FaceData, decode_image, holdout_mask, load_faces
 from hw3_gan.tags import PER_LINE, TagRequest, read_testing_text
@@ -79,17 +84,17 @@ def _matching(real: FaceData, req: TagRequest) -> np.ndarray:
 
 
 def tag_matched_sets(
-    real: FaceData, requests: list[TagRequest], rng: np.random.Generator
+    real: FaceData, requests: list[TagRequest], rng: np.random.Generator, per_line: int = PER_LINE
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Two disjoint index sets of real images, each with 5 per testing line of its tags (fewer where the
-    data runs short), and how many lines had too few."""
+    """Two disjoint index sets of real images, each with ``per_line`` per testing line of its tags (fewer
+    where the data runs short), and how many lines had too few."""
     set_a, set_b, short = [], [], 0
     used = np.zeros(len(real), bool)  # lines may share tags; no real image may serve twice
     for req in requests:
         idx = rng.permutation(np.setdiff1d(_matching(real, req), np.flatnonzero(used)))
-        k = min(PER_LINE, len(idx) // 2)
+        k = min(per_line, len(idx) // 2)
         used[idx[: 2 * k]] = True
-        short += int(k < PER_LINE)
+        short += int(k < per_line)
         set_a += list(idx[:k])
         set_b += list(idx[k : 2 * k])
     return np.array(set_a, int), np.array(set_b, int), short
@@ -97,6 +102,12 @@ def tag_matched_sets(
 
 def face_rate(images: np.ndarray, cascade: Path) -> float | None:
     """Fraction of images with a detected anime face; None when OpenCV is not installed."""
+    hits = face_hits(images, cascade)
+    return None if hits is None else float(hits.mean())
+
+
+def face_hits(images: np.ndarray, cascade: Path) -> np.ndarray | None:
+    """Per image: is an anime face detected? None when OpenCV is not installed."""
     try:
         import cv2  # optional dependency
     except ImportError:
@@ -107,12 +118,22 @@ def face_rate(images: np.ndarray, cascade: Path) -> float | None:
         detector = None
     if detector is None or detector.empty():
         raise UserError(f"{cascade}: not a readable OpenCV cascade file")
-    hits = 0
-    for img in images:
+    hits = np.zeros(len(images), bool)
+    for i, img in enumerate(images):
         gray = cv2.equalizeHist(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY))
         faces = detector.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(24, 24))
-        hits += int(len(faces) > 0)
-    return hits / len(images)
+        hits[i] = len(faces) > 0
+    return hits
+
+
+def real_diversity(
+    net: AttributeNet, real: FaceData, idx: np.ndarray, rng: np.random.Generator, k: int = PER_LINE, draws: int = 8
+) -> float | None:
+    """Mean pairwise feature distance of ``k`` real images among ``idx``, averaged over ``draws`` draws."""
+    if len(idx) < k:
+        return None
+    pool = predict(net, real.images[np.concatenate([rng.choice(idx, k, replace=False) for _ in range(draws)])])[0]
+    return float(np.mean([mean_pairwise(pool[j * k : (j + 1) * k]) for j in range(draws)]))
 
 
 def evaluate(
@@ -142,13 +163,7 @@ def evaluate(
         res["frechet_generated_vs_real"] = frechet_distance(feats, fa)
         res["frechet_real_vs_real"] = frechet_distance(fb, fa)
     gen_div = [mean_pairwise(feats[i * PER_LINE : (i + 1) * PER_LINE]) for i in range(len(requests))]
-    real_div = []
-    for req in requests:  # average over several draws of 5 real images of the same tags
-        idx = _matching(real, req)
-        if len(idx) >= PER_LINE:
-            draws = [rng.choice(idx, PER_LINE, replace=False) for _ in range(8)]
-            pool = predict(net, real.images[np.concatenate(draws)])[0]
-            real_div.append(np.mean([mean_pairwise(pool[j * PER_LINE : (j + 1) * PER_LINE]) for j in range(8)]))
+    real_div = [d for req in requests if (d := real_diversity(net, real, _matching(real, req), rng)) is not None]
     res["diversity_generated"] = float(np.mean(gen_div))
     res["diversity_real"] = float(np.mean(real_div)) if real_div else None
     res["diversity_ratio"] = res["diversity_generated"] / res["diversity_real"] if real_div else None
@@ -186,13 +201,8 @@ def real_reference(data_path: str, holdout_percent: float) -> FaceData:
     return data.subset(~holdout_mask(data.ids, holdout_percent))
 
 
-def _main(args: argparse.Namespace) -> int:
-    start_inference("cpu", args.threads, seed=None)  # the reference draw has its own --seed
-    requests = read_testing_text(args.testing_text)
-    samples = [Path(args.samples_dir) / f"sample_{r.id}_{k}.jpg" for r in requests for k in range(1, PER_LINE + 1)]
-    inputs = [args.testing_text, args.classifier or default_path(), args.cascade, args.data, *samples]
-    check_outputs([args.json], inputs)
-    images = read_samples(Path(args.samples_dir), requests)
+def _references(args: argparse.Namespace) -> tuple[AttributeNet, FaceData, Path | None]:
+    """The evaluation classifier, the real reference images (the GAN's training split) and the cascade."""
     clf_path = Path(args.classifier) if args.classifier else default_path()
     if not clf_path.is_file():
         raise UserError(f"{clf_path}: no evaluation classifier; train one: python -m hw3_gan.classifier")
@@ -205,6 +215,59 @@ def _main(args: argparse.Namespace) -> int:
         cascade = root / "hw3" / "lbpcascade_animeface.xml"
     if cascade is not None and not cascade.is_file():
         raise UserError(f"{cascade}: cascade file not found")
+    return net, real, cascade
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.all_pairs:
+        if args.samples_dir or args.testing_text:
+            raise UserError("--all-pairs samples from --checkpoint itself: give no samples folder or testing file")
+        if args.per_pair < 2:
+            raise UserError(f"--per-pair must be at least 2 (diversity compares images), got {args.per_pair}")
+        if args.min_count < 2 * args.per_pair:
+            raise UserError(
+                f"--min-count must be at least twice --per-pair (two disjoint real sets per pair), got {args.min_count}"
+            )
+    else:
+        if not (args.samples_dir and args.testing_text):
+            raise UserError("give a samples folder and its testing file, or --all-pairs")
+        for flag, value in (("--checkpoint", args.checkpoint), ("--csv", args.csv)):
+            if value:
+                raise UserError(f"{flag} goes with --all-pairs")
+
+
+def _all_pairs(args: argparse.Namespace) -> int:
+    # Imported here: all_pairs builds on this module's functions.
+    from hw3_gan import all_pairs
+    from hw3_gan.generate import TagSampler
+
+    ckpt = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(HOMEWORK)
+    check_outputs([args.csv, args.json], [ckpt, args.classifier or default_path(), args.cascade, args.data])
+    sampler = TagSampler(load_checkpoint(ckpt, HOMEWORK), torch.device("cpu"), str(ckpt))
+    pairs = all_pairs.frequent_pairs(sampler.counts, args.min_count)
+    if not pairs:
+        raise UserError(f"{ckpt}: no hair/eye pair has {args.min_count} training images (--min-count)")
+    net, real, cascade = _references(args)
+    say(f"checkpoint: {ckpt}; {len(pairs)} pairs with at least {args.min_count} training images")
+    images = all_pairs.pair_images(sampler, pairs, args.per_pair, args.sample_seed)
+    pooled, rows = all_pairs.score_pairs(images, pairs, args.per_pair, net, real, cascade, args.seed)
+    print(all_pairs.format_pooled(pooled))
+    print("worst pairs:\n" + all_pairs.format_rows(all_pairs.worst(rows)))
+    all_pairs.write_results(pooled, rows, args.csv, args.json)
+    return 0
+
+
+def _main(args: argparse.Namespace) -> int:
+    start_inference("cpu", args.threads, seed=None)  # the reference draw has its own --seed
+    _check_args(args)
+    if args.all_pairs:
+        return _all_pairs(args)
+    requests = read_testing_text(args.testing_text)
+    samples = [Path(args.samples_dir) / f"sample_{r.id}_{k}.jpg" for r in requests for k in range(1, PER_LINE + 1)]
+    inputs = [args.testing_text, args.classifier or default_path(), args.cascade, args.data, *samples]
+    check_outputs([args.json], inputs)
+    images = read_samples(Path(args.samples_dir), requests)
+    net, real, cascade = _references(args)
     res = evaluate(images, requests, net, real, cascade, args.seed)
     print(format_report(res))
     if args.json:
@@ -215,14 +278,21 @@ def _main(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m hw3_gan.evaluate", description=__doc__.split("\n")[0])
-    p.add_argument("samples_dir", help="folder of sample_<id>_<k>.jpg written by hw3_gan.generate")
-    p.add_argument("testing_text", help="the testing file the samples were generated from")
+    p.add_argument("samples_dir", nargs="?", help="folder of sample_<id>_<k>.jpg written by hw3_gan.generate")
+    p.add_argument("testing_text", nargs="?", help="the testing file the samples were generated from")
     p.add_argument("--classifier", help=f"evaluation classifier (default: {default_path()})")
     p.add_argument("--data", default="", help="real data folder or .zip (default: $MLDS_DATA/hw3/extra_data.zip)")
     p.add_argument("--cascade", help="lbpcascade_animeface.xml (default: $MLDS_DATA/hw3/ when present)")
     p.add_argument("--seed", type=int, default=0, help="seed for drawing real reference images")
-    p.add_argument("--json", help="also write the figures to this JSON file")
+    p.add_argument("--json", help="also write the figures to this JSON file (all pairs: pooled and per pair)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: the cores that are free)")
+    g = p.add_argument_group("all pairs: score a checkpoint on every frequent hair/eye pair")
+    g.add_argument("--all-pairs", action="store_true", help="generate and score every pair with --min-count images")
+    g.add_argument("--checkpoint", help="generator checkpoint (default: newest runs/hw3_gan/*/best.pt)")
+    g.add_argument("--min-count", type=int, default=20, help="pairs with at least this many training images")
+    g.add_argument("--per-pair", type=int, default=5, help="images generated (and real images per set) per pair")
+    g.add_argument("--sample-seed", type=int, default=0, help="noise seed of the generated images")
+    g.add_argument("--csv", help="write the per-pair table to this CSV file")
     return run_cli(_main, p, argv)
 
 

@@ -1,5 +1,8 @@
 """The course command: ``python -m hw3_gan.generate testing_text.txt [--out samples] [--seed N]``.
 
+``--colour-grid PNG`` (every hair x eye colour, one noise) and ``--interpolate PNG`` (between two
+seeds at fixed tags) draw pictures instead.
+
 Writes ``<out>/sample_<id>_<k>.jpg`` (k = 1..5, 64x64) for every testing line and ``<out>/grid.png``
 of them all (one row per line, labelled with its id and tags). The same checkpoint and seed give the same images.
 """
@@ -28,7 +31,7 @@ from hw3_gan import HOMEWORK
 from hw3_gan.config import Config
 from hw3_gan.data import IMAGE_SIZE, save_grid, to_uint8
 from hw3_gan.model import Generator
-from hw3_gan.tags import EYE_COLOURS, HAIR_COLOURS, PER_LINE, TagRequest, describe, read_testing_text
+from hw3_gan.tags import EYE_COLOURS, HAIR_COLOURS, PER_LINE, TagRequest, describe, parse_tags, read_testing_text
 
 
 class TagSampler:
@@ -67,9 +70,12 @@ class TagSampler:
         flat = torch.multinomial(torch.from_numpy(probs.flatten()), PER_LINE, replacement=True, generator=g)
         return (flat // probs.shape[1]).tolist(), (flat % probs.shape[1]).tolist()
 
-    @torch.no_grad()
     def sample(self, hair: list[int], eye: list[int], g: torch.Generator) -> np.ndarray:
-        z = torch.randn(len(hair), self.gen.nz, generator=g)
+        return self.render(torch.randn(len(hair), self.gen.nz, generator=g), hair, eye)
+
+    @torch.no_grad()
+    def render(self, z: torch.Tensor, hair: list[int], eye: list[int]) -> np.ndarray:
+        """Noise (N, nz) and this checkpoint's tag ids → (N, 64, 64, 3) uint8."""
         x = self.gen(z.to(self.device), torch.tensor(hair, device=self.device), torch.tensor(eye, device=self.device))
         if x.shape[-1] != IMAGE_SIZE:
             x = torch.nn.functional.interpolate(x.float(), size=(IMAGE_SIZE, IMAGE_SIZE), mode="bicubic")
@@ -99,15 +105,70 @@ def generate(sampler: TagSampler, requests: list[TagRequest], out: Path, seed: i
     return out
 
 
+def colour_grid(sampler: TagSampler, path: Path, seed: int = 0) -> None:
+    """Every hair colour (rows) × every eye colour (columns), all from one noise vector, as one PNG."""
+    z = torch.randn(1, sampler.gen.nz, generator=torch.Generator().manual_seed(seed))
+    ids = [sampler.tag_ids(TagRequest("", h, e)) for h in range(len(HAIR_COLOURS)) for e in range(len(EYE_COLOURS))]
+    images = sampler.render(z.repeat(len(ids), 1), [h for h, _ in ids], [e for _, e in ids])
+    save_grid(
+        images,
+        len(EYE_COLOURS),
+        path,
+        labels=[f"{h} hair" for h in HAIR_COLOURS],
+        col_labels=[f"{e} eyes" for e in EYE_COLOURS],
+    )
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation (N points for N values of ``t``): Gaussian noise keeps its norm on the way."""
+    cos = (a * b).sum() / (a.norm() * b.norm())
+    omega = torch.arccos(cos.clamp(-1, 1))
+    if omega.abs() < 1e-4:
+        return torch.lerp(a, b, t[:, None])
+    t = t[:, None]
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+def interpolation(sampler: TagSampler, hair: int, eye: int, seeds: Sequence[int], steps: int, path: Path) -> None:
+    """A strip of ``steps`` images at fixed tags, the noise moving from seed A's to seed B's."""
+    a, b = (torch.randn(sampler.gen.nz, generator=torch.Generator().manual_seed(s)) for s in seeds)
+    h, e = sampler.tag_ids(TagRequest("", hair, eye))
+    images = sampler.render(slerp(a, b, torch.linspace(0, 1, steps)), [h] * steps, [e] * steps)
+    save_grid(images, steps, path, labels=[f"{describe(hair, eye)}, seed {seeds[0]} to {seeds[1]}"])
+
+
 def output_names(requests: list[TagRequest]) -> list[str]:
     """The files :func:`generate` writes for ``requests``."""
     return [f"sample_{req.id}_{k}.jpg" for req in requests for k in range(1, PER_LINE + 1)] + ["grid.png"]
 
 
+def _pictures(args: argparse.Namespace, device: torch.device) -> int:
+    if args.steps < 2:
+        raise UserError(f"--steps must be at least 2, got {args.steps}")
+    hair, eye = parse_tags(args.tags, "--tags")
+    if hair is None or eye is None:
+        raise UserError(f"--tags needs a hair and an eye colour, got '{args.tags}'")
+    ckpt = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(HOMEWORK)
+    check_outputs([args.colour_grid, args.interpolate], [ckpt])
+    sampler = TagSampler(load_checkpoint(ckpt, HOMEWORK), device, str(ckpt))
+    if args.colour_grid:
+        colour_grid(sampler, Path(args.colour_grid), args.seed)
+        say(f"wrote {args.colour_grid}: {len(HAIR_COLOURS)} hair x {len(EYE_COLOURS)} eye colours, seed {args.seed}")
+    if args.interpolate:
+        interpolation(sampler, hair, eye, args.seeds, args.steps, Path(args.interpolate))
+        say(f"wrote {args.interpolate}: {args.steps} images, seed {args.seeds[0]} to {args.seeds[1]}")
+    return 0
+
+
 def _main(args: argparse.Namespace) -> int:
     if not 1 <= args.quality <= 100:
         raise UserError(f"--quality must be 1..100, got {args.quality}")
+    pictures = bool(args.colour_grid or args.interpolate)
+    if pictures == bool(args.testing_text):
+        raise UserError("give a testing file, or --colour-grid / --interpolate (not both)")
     device = start_inference(args.device, args.threads, seed=None)  # the images draw from their own --seed
+    if pictures:
+        return _pictures(args, device)
     requests = read_testing_text(args.testing_text)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -123,7 +184,7 @@ def _main(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m hw3_gan.generate", description=__doc__.split("\n")[0])
-    p.add_argument("testing_text", help="course testing file: '<id>,<hair> hair <eye> eyes' per line")
+    p.add_argument("testing_text", nargs="?", help="course testing file: '<id>,<hair> hair <eye> eyes' per line")
     p.add_argument(
         "--out",
         default="samples",
@@ -131,6 +192,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--seed", type=int, default=0, help="noise seed: the same seed gives the same images")
     p.add_argument("--quality", type=int, default=95, help="JPEG quality")
+    g = p.add_argument_group("pictures (instead of a testing file)")
+    g.add_argument("--colour-grid", metavar="PNG", help="write every hair x eye colour, one face each (noise: --seed)")
+    g.add_argument("--interpolate", metavar="PNG", help="write a strip between the noise of two --seeds at --tags")
+    g.add_argument("--tags", default="blonde hair blue eyes", help="the tags of the --interpolate strip")
+    g.add_argument("--seeds", type=int, nargs=2, default=[0, 1], metavar=("A", "B"), help="--interpolate's two seeds")
+    g.add_argument("--steps", type=int, default=8, help="images in the --interpolate strip")
     add_checkpoint_arg(p, HOMEWORK)
     return run_cli(_main, p, argv)
 

@@ -107,7 +107,7 @@ def d_loss(
 def g_loss(
     G: torch.nn.Module, D: torch.nn.Module, z: torch.Tensor, hair: torch.Tensor, eye: torch.Tensor, cfg: TrainConfig
 ) -> tuple[torch.Tensor, dict]:
-    """Non-saturating (or hinge: -score) generator loss on augmented fakes, plus the mode-seeking term when ``cfg.mode_seeking`` > 0.
+    """Non-saturating (hinge: -score) generator loss on augmented fakes, plus mode seeking if ``cfg.mode_seeking``.
 
     Mode seeking (Mao et al. 2019): the second half of the batch repeats the first half's tags with
     other noise, and the loss grows as the two halves' images get closer. Without it our first CPU

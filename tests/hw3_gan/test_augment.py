@@ -1,0 +1,105 @@
+"""DiffAugment, class-balanced batches and the hinge loss: the training switches of configs/cpu60.yaml."""
+
+import numpy as np
+import pytest
+import torch
+
+from common.config import ConfigError, load_config
+from hw3_gan import train
+from hw3_gan.augment import cutout, diff_augment, translation
+from hw3_gan.config import Config, TrainConfig
+from hw3_gan.data import FaceData
+
+from .conftest import CONFIGS
+
+
+def test_translation_shifts_whole_images_within_an_eighth():
+    torch.manual_seed(0)
+    x = torch.arange(16.0).view(1, 1, 4, 4).repeat(64, 3, 1, 1) + 1  # no zeros before the shift
+    y = translation(torch.nn.functional.interpolate(x, size=16))
+    assert y.shape == (64, 3, 16, 16)
+    shifted = 0
+    for img in y[:, 0]:
+        rows, cols = (img.abs().sum(d) > 0 for d in (1, 0))
+        # 16 * 0.125 = 2 pixels at most: at most 2 zero rows and 2 zero columns, all at one border
+        assert rows.sum() >= 14 and cols.sum() >= 14
+        shifted += int(rows.sum() < 16 or cols.sum() < 16)
+    assert shifted > 32  # most of 64 images moved
+
+
+def test_cutout_zeroes_one_square_per_image_and_keeps_gradients():
+    torch.manual_seed(0)
+    x = torch.ones(32, 3, 16, 16, requires_grad=True)
+    y = cutout(x)
+    zero = (y[:, 0] == 0).flatten(1).sum(1)
+    assert (zero > 0).all() and (zero <= 8 * 8).all()  # half the side: an 8x8 square, clipped at borders
+    assert (y[:, 0] == 0).equal(y[:, 2] == 0)  # the same square in every channel
+    y.sum().backward()
+    assert torch.equal(x.grad, (y != 0).float())
+    assert diff_augment(x, []) is x
+
+
+def test_colour_augmentation_is_refused_because_tags_are_colours():
+    with pytest.raises(ConfigError, match="train.augment.*must be one of translation, cutout"):
+        load_config(Config, CONFIGS / "cpu60.yaml", ["train.augment=[translation,color]"])
+    cfg = load_config(Config, CONFIGS / "cpu60.yaml", [])
+    assert cfg.train.augment == ["translation", "cutout"] and cfg.train.balance == 0.5
+    assert cfg.train.lr_d > cfg.train.lr_g and cfg.train.max_minutes == 60
+
+
+class Spy(torch.nn.Module):
+    """A discriminator that records its inputs and scores each image by its mean."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, x, hair, eye, wrong=None):
+        self.seen.append(x.detach())
+        s = x.mean((1, 2, 3))
+        return s, (s if wrong is not None else None)
+
+
+def test_both_players_see_augmented_real_and_fake_images():
+    torch.manual_seed(0)
+    cfg = TrainConfig(augment=["cutout"], penalty="none", mode_seeking=0.0)
+    ones, tags = torch.ones(8, 3, 16, 16), torch.zeros(8, dtype=torch.long)
+    d = Spy()
+    train.d_loss(d, ones, ones, tags, tags, cfg, False, 12, 11)
+    train.g_loss(lambda z, h, e: torch.ones(len(z), 3, 16, 16), d, torch.randn(8, 4), tags, tags, cfg)
+    d_step, g_step = d.seen
+    assert len(d_step) == 16 and len(g_step) == 8
+    for batch in (d_step, g_step):  # every real and every generated image has its cut-out square
+        assert ((batch == 0).flatten(1).sum(1) > 0).all()
+
+
+def test_hinge_losses_match_hand_values():
+    real, fake = torch.full((4, 3, 8, 8), 0.5), torch.full((4, 3, 8, 8), -0.25)
+    tags = torch.zeros(4, dtype=torch.long)
+    cfg = TrainConfig(loss="hinge", penalty="none", wrong_weight=0.5, mode_seeking=0.0)
+    loss, _ = train.d_loss(Spy(), real, fake, tags, tags, cfg, False, 12, 11)
+    # relu(1 - 0.5) + relu(1 - 0.25) + 0.5 * relu(1 + 0.5): the spy scores real images the same under wrong tags
+    assert loss.item() == pytest.approx(0.5 + 0.75 + 0.75)
+    g, _ = train.g_loss(lambda z, h, e: torch.full((len(z), 3, 8, 8), 0.3), Spy(), torch.randn(4, 2), tags, tags, cfg)
+    assert g.item() == pytest.approx(-0.3)
+    ns, _ = train.d_loss(Spy(), real, fake, tags, tags, TrainConfig(penalty="none"), False, 12, 11)
+    assert ns.item() == pytest.approx(np.log1p(np.exp(-0.5)) + np.log1p(np.exp(-0.25)) + 0.5 * np.log1p(np.exp(0.5)))
+
+
+def _faces(common: int, rare: int) -> FaceData:
+    hair = np.array([0] * common + [1] * rare)
+    n = len(hair)
+    return FaceData(np.zeros((n, 8, 8, 3), np.uint8), hair, np.zeros(n, np.int64), [str(i) for i in range(n)])
+
+
+def test_balanced_batches_show_rare_pairs_as_the_square_root_of_their_count():
+    data = _faces(common=360, rare=40)
+    draws = {0.0: [], 0.5: []}
+    for balance in draws:
+        batches = train.Batches(data, 40, seed=0, rank=0, world=1, size=8, flip=False, balance=balance)
+        for epoch in range(20):
+            draws[balance] += [h for _, h, _ in batches.epoch(epoch)]
+    plain, balanced = (torch.cat(v).float().mean().item() for v in draws.values())
+    assert plain == pytest.approx(0.1)  # without balance every image once per epoch: 40 of 400
+    # inverse-sqrt weights: the rare pair's share is sqrt(40) / (sqrt(40) + sqrt(360)) = 0.25
+    assert balanced == pytest.approx(0.25, abs=0.02)
