@@ -4,8 +4,11 @@ against the standard DCGAN measured in the same process, and generation time.
 
     MLDS_DATA=/path/to/course_data python benchmarks/hw3_gan.py --out benchmarks/out/hw3_gan
 
-``--train-run DIR`` reuses a run already trained with hw3_gan/configs/cpu.yaml (its metrics.jsonl
-gives the training figures) and ``--classifier FILE`` an evaluation classifier already trained.
+``--train-run DIR`` reuses a run already trained with ``--config`` (default hw3_gan/configs/cpu.yaml;
+its metrics.jsonl gives the training figures) and ``--classifier FILE`` an evaluation classifier
+already trained. Last come every hair/eye pair with at least 20 training images (5 samples each:
+the pooled row and the five worst pairs; all_pairs.csv / .json in ``--out``) and two pictures in
+``--docs``: every hair x eye colour from one noise, and an interpolation between two seeds.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from common.checkpoint import load_checkpoint  # noqa: E402
 from common.config import load_config  # noqa: E402
 from common.metrics import read_metrics  # noqa: E402
 from common.runs import data_root  # noqa: E402
-from hw3_gan import classifier, generate, train  # noqa: E402
+from hw3_gan import all_pairs, classifier, generate, train  # noqa: E402
 from hw3_gan.config import Config, TrainConfig  # noqa: E402
 from hw3_gan.evaluate import evaluate, format_report, read_samples, real_reference  # noqa: E402
 from hw3_gan.model import Discriminator, Generator, ModelConfig  # noqa: E402
@@ -100,9 +103,21 @@ def docs_png(src: Path, dst: Path, rows: range | None = None, cell: int = 66) ->
     img.quantize(256).save(dst, optimize=True)
 
 
+def score_all_pairs(sampler: generate.TagSampler, net, real, cascade: Path, out: Path) -> dict:
+    """Every pair with >= 20 training images, 5 samples each: print the pooled row and the 5 worst pairs."""
+    pairs = all_pairs.frequent_pairs(sampler.counts, 20)
+    images = all_pairs.pair_images(sampler, pairs, 5, seed=0)
+    pooled, rows = all_pairs.score_pairs(images, pairs, 5, net, real, cascade)
+    print("== " + all_pairs.format_pooled(pooled))
+    print("five worst pairs:\n" + all_pairs.format_rows(all_pairs.worst(rows)), flush=True)
+    all_pairs.write_results(pooled, rows, out / "all_pairs.csv", out / "all_pairs.json")
+    return pooled
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default="benchmarks/out/hw3_gan", help="output folder")
+    p.add_argument("--config", default="hw3_gan/configs/cpu.yaml", help="GAN config to train (and time a step of)")
     p.add_argument("--minutes", type=float, default=16.5, help="GAN training minutes (train.max_minutes)")
     p.add_argument("--train-run", help="reuse this trained run folder instead of training")
     p.add_argument("--classifier", help="reuse this evaluation classifier instead of training one")
@@ -129,7 +144,7 @@ def main() -> int:
         TrainConfig(penalty="none", wrong_weight=0.0, mode_seeking=0.0),
         3,
     )
-    cpu_cfg = load_config(Config, REPO / "hw3_gan/configs/cpu.yaml", [])
+    cpu_cfg = load_config(Config, REPO / args.config, [])
     ours = step_time(cpu_cfg.model, cpu_cfg.train, 8)
     res.update(
         dcgan_step_s=std,
@@ -140,7 +155,7 @@ def main() -> int:
     )
     print(
         f"matmul ceiling {res['mm_gflops']:.1f} GFLOP/s; standard DCGAN (64 maps, nz 100, batch 64) "
-        f"{std * 1000:.0f} ms/step = {64 / std:.1f} images/s; ours (cpu.yaml, R1 every "
+        f"{std * 1000:.0f} ms/step = {64 / std:.1f} images/s; ours ({args.config}, R1 every "
         f"{cpu_cfg.train.penalty_every}) {ours * 1000:.0f} ms/step = {64 / ours:.1f} images/s "
         f"({std / ours:.2f}x the standard DCGAN)",
         flush=True,
@@ -164,7 +179,7 @@ def main() -> int:
         train.main(
             [
                 "--config",
-                "hw3_gan/configs/cpu.yaml",
+                args.config,
                 "--run-dir",
                 str(run),
                 "--quiet",
@@ -225,8 +240,16 @@ def main() -> int:
     res["wide"] = evaluate(read_samples(out / "samples_wide", wide_reqs), wide_reqs, net, real, cascade)
     print("== 200 lines of training-distribution tag pairs (1000 images)\n" + format_report(res["wide"]))
 
+    res["all_pairs"] = score_all_pairs(sampler, net, real, cascade, out)
+
     docs = REPO / args.docs
     docs.mkdir(parents=True, exist_ok=True)
+    generate.colour_grid(sampler, out / "colour_grid.png")
+    generate.interpolation(
+        sampler, HAIR_COLOURS.index("blonde"), EYE_COLOURS.index("blue"), (0, 1), 8, out / "interpolation.png"
+    )
+    docs_png(out / "colour_grid.png", docs / "colour_grid.png")
+    docs_png(out / "interpolation.png", docs / "interpolation.png")
     # testing_tags.txt has 5 lines per tag pair: the docs keep the first of each (5 rows of 5).
     docs_png(samples / "grid.png", docs / "testing_tags_grid.png", rows=range(0, 25, 5))
     grids = sorted((run / "grids").glob("epoch_*.png"))

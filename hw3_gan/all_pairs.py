@@ -148,7 +148,7 @@ def format_rows(rows: list[dict]) -> str:
     return "\n".join("  ".join(f"{c}={cell(r[c])}" for c in COLUMNS) for r in rows)
 
 
-def write_results(pooled: dict, rows: list[dict], csv_path: str | None, json_path: str | None) -> None:
+def write_results(pooled: dict, rows: list[dict], csv_path: str | Path | None, json_path: str | Path | None) -> None:
     """The per-pair table as CSV and everything as JSON, each written atomically."""
     if csv_path:
         buf = io.StringIO()
