@@ -226,6 +226,54 @@ def holdout_mask(ids: list[str], percent: float) -> np.ndarray:
     return np.array([zlib.crc32(f"hw3:{i}".encode()) % 10000 < percent * 100 for i in ids], dtype=bool)
 
 
+class Batches:
+    """Shuffled batches of the cached uint8 array; the order depends only on (seed, epoch, rank).
+
+    ``balance`` > 0: an epoch draws its images with replacement, each with weight
+    count(its hair/eye pair)^-balance, so a pair's share of the batches goes as count^(1 - balance):
+    rare pairs are seen more often than their frequency alone would give (0.5: inverse square root).
+    """
+
+    def __init__(
+        self,
+        data: FaceData,
+        batch_size: int,
+        seed: int,
+        rank: int,
+        world: int,
+        size: int,
+        flip: bool,
+        balance: float = 0.0,
+    ):
+        self.data, self.bs, self.seed, self.rank, self.world = data, batch_size, seed, rank, world
+        self.size, self.flip = size, flip
+        counts = torch.from_numpy(data.pair_counts()).double()
+        self.weights = counts[data.hair, data.eye] ** -balance if balance > 0 else None
+        self.images = torch.from_numpy(data.images)
+        self.hair, self.eye = torch.from_numpy(data.hair), torch.from_numpy(data.eye)
+        self.per_epoch = len(data) // (batch_size * world)
+        if self.per_epoch == 0:
+            raise UserError(
+                f"{data.source}: {len(data)} training images, fewer than one batch of "
+                f"{batch_size * world}; lower train.batch_size"
+            )
+
+    def epoch(self, epoch: int, start: int = 0):
+        g = torch.Generator().manual_seed(self.seed * 1000003 + epoch)
+        n = self.per_epoch * self.bs * self.world
+        if self.weights is None:
+            order = torch.randperm(len(self.data), generator=g)[:n]
+        else:
+            order = torch.multinomial(self.weights, n, replacement=True, generator=g)
+        order = order.view(self.per_epoch, self.world, self.bs)[:, self.rank]
+        for idx in order[start:]:
+            x = to_tensor(self.images[idx].numpy(), self.size)
+            if self.flip:
+                flip = torch.rand(len(idx)) < 0.5
+                x[flip] = x[flip].flip(-1)
+            yield x, self.hair[idx], self.eye[idx]
+
+
 def to_tensor(images: np.ndarray, size: int = IMAGE_SIZE) -> torch.Tensor:
     """uint8 (N, H, W, 3) → float (N, 3, size, size) in [-1, 1]."""
     x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)

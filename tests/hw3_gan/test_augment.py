@@ -5,10 +5,9 @@ import pytest
 import torch
 
 from common.config import ConfigError, load_config
-from hw3_gan import train
+from hw3_gan import data, train
 from hw3_gan.augment import cutout, diff_augment, translation
 from hw3_gan.config import Config, TrainConfig
-from hw3_gan.data import FaceData
 
 from .conftest import CONFIGS
 
@@ -86,17 +85,17 @@ def test_hinge_losses_match_hand_values():
     assert ns.item() == pytest.approx(np.log1p(np.exp(-0.5)) + np.log1p(np.exp(-0.25)) + 0.5 * np.log1p(np.exp(0.5)))
 
 
-def _faces(common: int, rare: int) -> FaceData:
+def _faces(common: int, rare: int) -> data.FaceData:
     hair = np.array([0] * common + [1] * rare)
     n = len(hair)
-    return FaceData(np.zeros((n, 8, 8, 3), np.uint8), hair, np.zeros(n, np.int64), [str(i) for i in range(n)])
+    return data.FaceData(np.zeros((n, 8, 8, 3), np.uint8), hair, np.zeros(n, np.int64), [str(i) for i in range(n)])
 
 
 def test_balanced_batches_show_rare_pairs_as_the_square_root_of_their_count():
-    data = _faces(common=360, rare=40)
+    faces = _faces(common=360, rare=40)
     draws = {0.0: [], 0.5: []}
     for balance in draws:
-        batches = train.Batches(data, 40, seed=0, rank=0, world=1, size=8, flip=False, balance=balance)
+        batches = data.Batches(faces, 40, seed=0, rank=0, world=1, size=8, flip=False, balance=balance)
         for epoch in range(20):
             draws[balance] += [h for _, h, _ in batches.epoch(epoch)]
     plain, balanced = (torch.cat(v).float().mean().item() for v in draws.values())
