@@ -37,6 +37,11 @@ class TrainConfig:
     epochs: int = param(10, gt=0, resume=True)
     batch_size: int = param(64, gt=0)
     lr: float = param(1e-3, gt=0)
+    # the learning rate's shape over the run (common.schedule): over train.max_minutes when set,
+    # else over the epochs (or max_steps, whichever ends first); the warm-up is a share of the run
+    lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
+    lr_warmup: float = param(0.0, ge=0, lt=1)
+    lr_floor: float = param(0.0, ge=0, le=1)  # the decay ends at lr * this
     clip: float = param(5.0, gt=0)
     max_minutes: float = param(0.0, ge=0, resume=True)  # stop (validated, checkpointed) after this long; 0: no limit
     max_steps: int = param(0, ge=0, resume=True)  # 0: no limit
