@@ -12,7 +12,9 @@ import math
 SCHEDULES = ("constant", "linear", "cosine")
 
 
-def run_progress(epochs: float, max_epochs: int, seconds: float = 0.0, max_minutes: float = 0.0, step: int = 0, max_steps: int = 0) -> float:
+def run_progress(
+    epochs: float, max_epochs: int, seconds: float = 0.0, max_minutes: float = 0.0, step: int = 0, max_steps: int = 0
+) -> float:
     """Share (0..1) of the run behind it: the largest share spent of any budget that is set (0: none)."""
     shares = [epochs / max_epochs] if max_epochs > 0 else [0.0]
     if max_minutes > 0:

@@ -68,9 +68,9 @@ def restore(run: Run[Config], model: Seq2Seq, opt: torch.optim.Optimizer) -> Loo
     )
 
 
-def schedule_lr(opt: torch.optim.Optimizer, cfg: TrainConfig, loop: LoopState, seconds: float, epochs: float) -> float:
-    """Set and return the learning rate for the next step, ``seconds`` and ``epochs`` into the run."""
-    done = run_progress(epochs, cfg.epochs, seconds, cfg.max_minutes, loop.step, cfg.max_steps)
+def schedule_lr(opt: torch.optim.Optimizer, cfg: TrainConfig, step: int, seconds: float, epochs: float) -> float:
+    """Set and return the learning rate of the next step: ``step`` steps, ``seconds`` and ``epochs`` into the run."""
+    done = run_progress(epochs, cfg.epochs, seconds, cfg.max_minutes, step, cfg.max_steps)
     lr = cfg.lr * lr_factor(cfg.lr_schedule, done, cfg.lr_warmup, cfg.lr_floor)
     for group in opt.param_groups:
         group["lr"] = lr
@@ -157,7 +157,7 @@ def train_s2s(run: Run[Config]) -> None:
                 continue
             # averaged so that every process steps with the same rate
             seconds = all_reduce_mean(loop.seconds + budget.elapsed, env)
-            lr = schedule_lr(opt, cfg.train, loop, seconds, loop.epoch + i / len(sampler))
+            lr = schedule_lr(opt, cfg.train, loop.step, seconds, loop.epoch + i / len(sampler))
             loss, n = train_step(net, model, opt, train.batch(idx, device), cfg.train, vocab.pad_id)
             loop.step, tokens = loop.step + 1, tokens + n
             bar.update(1)
