@@ -62,13 +62,16 @@ class RLConfig:
     w_backward: float = 0.0  # the backward half alone, log p_back(query | reply) / len: penalises generic replies
     w_dull: float = 0.5  # penalty 1 for a reply in data.DULL_REPLIES, 0.5 for one containing such a reply's core
     w_repeat: float = 1.0  # penalty: share of batch + recent sampled replies equal to / sharing 3 first tokens with it
+    w_novelty: float = (
+        1.0  # reward: mean 1/count of the reply's bigrams in batch + recent samples (distinct-2's credit)
+    )
     repeat_window: int = param(256, ge=0)  # how many recent sampled replies the repeat penalty remembers
     normalize: bool = True  # standardise each reward component by its running mean/std before weighting
     entropy: float = param(0.01, ge=0)  # entropy bonus (per token, nats) in the policy loss
     kl_weight: float = param(0.2, ge=0)  # beta: penalty on KL(policy || initial S2S model) per token, nats
     ml_weight: float = param(1.0, ge=0)  # maximum-likelihood loss on real pairs mixed into every step
     baseline_decay: float = param(0.95, ge=0, lt=1)  # decay of the reward baseline and reward statistics
-    temperature: float = param(0.7, gt=0)
+    temperature: float = param(0.5, gt=0)
     top_k: int = param(0, ge=0)
     max_ppl_rise: float = param(0.08, ge=0)  # a checkpoint whose valid perplexity rose more never counts as best
     valid_queries: int = param(838, gt=0)  # validation queries whose greedy replies are scored

@@ -207,7 +207,7 @@ def build_rewards(cfg: Config, policy: Policy) -> DialogueRewards:
     """Rewards scored by a frozen copy of the initial model (and the backward model)."""
     reference = copy.deepcopy(policy.model).eval().requires_grad_(False)
     rl = cfg.rl
-    weights = RewardWeights(rl.w_ease, rl.w_flow, rl.w_coherence, rl.w_backward, rl.w_dull, rl.w_repeat)
+    weights = RewardWeights(rl.w_ease, rl.w_flow, rl.w_coherence, rl.w_backward, rl.w_dull, rl.w_repeat, rl.w_novelty)
     return DialogueRewards(
         reference,
         policy.backward,
@@ -374,7 +374,7 @@ def train_rl(run: Run[Config]) -> None:
     loop = restore(run, policy, opt, rewards, valid)
     run.say(
         f"RL from {cfg.rl.init_checkpoint}: start valid perplexity {loop.start_ppl:.2f}, backward model "
-        f"{'yes' if policy.backward is not None else 'no (coherence uses the forward term only)'}"
+        f"{'yes' if policy.backward is not None else 'none'}"
     )
     budget = TimeBudget(cfg.train.max_minutes, run.env)
     eval_every = cfg.train.eval_every or 50

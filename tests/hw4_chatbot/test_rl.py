@@ -196,3 +196,15 @@ def test_kl_penalty_pulls_the_policy_back_to_the_reference():
     # without a weight the reference is not even run: no KL reported
     _, kl = reinforce_loss(policy, queries, replies, torch.zeros(4), vocab, 8, reference=reference, kl_weight=0.0)
     assert kl.tolist() == [0.0] * 4
+
+
+def test_bigram_novelty_by_hand_and_its_sum_is_the_distinct_count():
+    from hw4_chatbot.rewards import bigram_novelty
+
+    replies = [[1, 2, 3], [1, 2], [7]]
+    pool = [(4, 5), (1, 2)] + [tuple(r) for r in replies]  # (1, 2) three times, (2, 3) and (4, 5) once
+    assert bigram_novelty(replies, pool).tolist() == pytest.approx([(1 / 3 + 1) / 2, 1 / 3, 0.0])
+    # summed over every bigram of the pool, the credits count its distinct bigrams: distinct-2's numerator
+    everything = [list(r) for r in pool]
+    lengths = torch.tensor([max(len(r) - 1, 0) for r in everything], dtype=torch.float)
+    assert float((bigram_novelty(everything, pool) * lengths).sum()) == pytest.approx(3)
