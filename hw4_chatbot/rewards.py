@@ -5,7 +5,8 @@
 - semantic coherence: ``log p_fwd(reply | query) / len + log p_back(query | reply) / len``.
 
 Additions for short CPU runs (see docs/RESULTS.md, HW4): the backward half of coherence on its
-own weight (the forward half favours the most generic reply), a direct dull-reply penalty, and a
+own weight (the forward half favours the most generic reply), a direct dull-reply penalty, a
+repeat penalty and a bigram-novelty reward (both over the batch and the recent samples), and a
 running per-component standardisation so that no term steers just because its spread is largest.
 """
 

@@ -3,7 +3,8 @@
 Each episode starts from a real query; two copies of the policy then take ``rl.turns`` turns, each
 replying to the previous turn by sampling. Every turn is scored by :class:`DialogueRewards` (each
 component standardised by running statistics when ``rl.normalize``); the maximum-likelihood loss on
-real pairs and an entropy bonus are mixed in, gradients are clipped. The checkpoint kept as best is
+real pairs, an entropy bonus and a KL penalty to the initial model (``rl.kl_weight``) are mixed in,
+gradients are clipped, and the learning rate follows ``train.lr_schedule``. The checkpoint kept as best is
 the one with the highest validation score ``distinct-2 - dull rate - top reply share`` of its greedy
 replies (the project's goals; the raw reward kept a checkpoint that was duller than the start, and without
 the top reply's share a catch-all reply outside the dull list went unnoticed) among those whose
