@@ -97,21 +97,18 @@ def plot_rl(run: Path, out: Path) -> None:
     if not metrics.is_file():
         raise UserError(f"{metrics}: no metrics of an RL run to plot")
     rows = read_metrics(metrics)
-    parts = ["reward", "dull", "repeat", "flow", "backward", "coherence", "ease", "kl_penalty"]
-    points = [{"step": r["step"], **{f"train {k}": r[k] for k in parts if k in r}} for r in rows if "loss" in r]
+    # "reward" is the weighted sum of the standardised components; the components are raw
+    parts = ["reward", "dull", "repeat", "novelty", "flow", "backward", "coherence", "ease", "kl_penalty"]
+    points = [{"step": r["step"], **{k: r[k] for k in parts if k in r}} for r in rows if "loss" in r]
     names = {"distinct2": "distinct-2", "dull": "dull rate", "top_share": "top reply share", "valid_ppl": "perplexity"}
     points += [{"step": r["step"], **{v: r[k] for k, v in names.items()}} for r in rows if "valid_ppl" in r]
     panels = [
-        (
-            "training rewards, batch means (reward: the weighted standardised total)",
-            [f"train {k}" for k in parts],
-            False,
-        ),
+        ("training batches", parts, False),
         ("validation: greedy replies", ["distinct-2", "dull rate", "top reply share"], False),
         ("validation perplexity", ["perplexity"], False),
     ]
     keys = [k for _, ks, _ in panels for k in ks]
-    plot_curves(points, keys, out, title=f"HW4 RL run: {run.name}", panels=panels)
+    plot_curves(points, keys, out, title=f"HW4 RL run {run.parent.name}/{run.name}", panels=panels)
 
 
 def _main(args: argparse.Namespace) -> int:

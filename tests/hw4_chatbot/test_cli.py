@@ -270,7 +270,10 @@ def test_sampling_presets_are_repeatable_per_seed(tiny_run, tmp_path):
 
     def run(name: str, *extra: str) -> bytes:
         out = tmp_path / name
-        assert predict.main(["BEST", str(src), str(out), "--checkpoint", ckpt, "--set", "temperature=2.0", *extra]) == 0
+        assert (
+            predict.main(["S2S-sample", str(src), str(out), "--checkpoint", ckpt, "--set", "temperature=2.0", *extra])
+            == 0
+        )
         return out.read_bytes()
 
     first, again, other = run("a.txt"), run("b.txt"), run("c.txt", "--seed", "1")
