@@ -5,9 +5,11 @@
     MLDS_DATA=/path/to/course_data python benchmarks/hw4_chatbot.py --out benchmarks/out/hw4 --stages rl eval
     MLDS_DATA=/path/to/course_data python benchmarks/hw4_chatbot.py --out benchmarks/out/hw4 --stages beam \
         --split valid --decode strategy=beam,beam=5 strategy=beam,beam=5,min_len=3
+    python benchmarks/hw4_chatbot.py --out benchmarks/out/hw4 --stages --plot docs/hw4_chatbot/rl_curves.png
 
 Stages can run in separate processes (the backward model on another core while S2S trains);
-each writes its run folder under ``--out``. Needs MLDS_DATA (the real Cornell pairs). The beam
+each writes its run folder under ``--out``. Needs MLDS_DATA (the real Cornell pairs). RL uses the
+backward model when its run folder holds one (``configs/rl.yaml`` gives it no weight). The beam
 stage compares decoders of the S2S model, greedy first: replies on a split (all of it, batched) and
 the latency per reply of each, one query at a time on the same queries in this one process.
 """
@@ -85,6 +87,30 @@ def decoders(
     return rows
 
 
+def plot_rl(run: Path, out: Path) -> None:
+    """The RL run's reward components (means over each logged training batch) and the validation
+    figures of its greedy replies against steps, from its metrics.jsonl."""
+    from common.metrics import read_metrics
+    from common.plot import plot_curves
+
+    metrics = run / "metrics.jsonl"
+    if not metrics.is_file():
+        raise UserError(f"{metrics}: no metrics of an RL run to plot")
+    rows = read_metrics(metrics)
+    # "reward" is the weighted sum of the standardised components; the components are raw
+    parts = ["reward", "dull", "repeat", "novelty", "flow", "backward", "coherence", "ease", "kl_penalty"]
+    points = [{"step": r["step"], **{k: r[k] for k in parts if k in r}} for r in rows if "loss" in r]
+    names = {"distinct2": "distinct-2", "dull": "dull rate", "top_share": "top reply share", "valid_ppl": "perplexity"}
+    points += [{"step": r["step"], **{v: r[k] for k, v in names.items()}} for r in rows if "valid_ppl" in r]
+    panels = [
+        ("training batches", parts, False),
+        ("validation: greedy replies", ["distinct-2", "dull rate", "top reply share"], False),
+        ("validation perplexity", ["perplexity"], False),
+    ]
+    keys = [k for _, ks, _ in panels for k in ks]
+    plot_curves(points, keys, out, title=f"HW4 RL run {run.parent.name}/{run.name}", panels=panels)
+
+
 def _main(args: argparse.Namespace) -> int:
     header(args)
     out = Path(args.out)
@@ -98,12 +124,10 @@ def _main(args: argparse.Namespace) -> int:
         took = train(str(cfg_dir / "backward.yaml"), back, args.backward_minutes, data)
         print(f"backward: trained {took:.1f} min -> {back / 'best.pt'}", flush=True)
     if "rl" in args.stages:
-        took = train(
-            str(cfg_dir / "rl.yaml"),
-            rl,
-            args.rl_minutes,
-            [f"rl.init_checkpoint={s2s / 'best.pt'}", f"rl.backward_checkpoint={back / 'best.pt'}"],
-        )
+        models = [f"rl.init_checkpoint={s2s / 'best.pt'}"]
+        if (back / "best.pt").is_file():
+            models.append(f"rl.backward_checkpoint={back / 'best.pt'}")
+        took = train(str(cfg_dir / "rl.yaml"), rl, args.rl_minutes, models)
         print(f"rl: trained {took:.1f} min -> {rl / 'best.pt'}", flush=True)
     if "eval" in args.stages:
         from hw4_chatbot.evaluate import evaluate_models, markdown_table
@@ -136,6 +160,9 @@ def _main(args: argparse.Namespace) -> int:
     if "beam" in args.stages:
         print(f"beam: {args.split} split, latency on its first {args.latency_n} queries", flush=True)
         decoders(s2s / "best.pt", args.split, args.decode, args.latency_n, args.untrained)
+    if args.plot:
+        plot_rl(rl, Path(args.plot))
+        print(f"RL curves in {args.plot}")
     return 0
 
 
@@ -144,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", default="benchmarks/out/hw4_chatbot", help="folder for run folders and tables")
     p.add_argument(
         "--stages",
-        nargs="+",
+        nargs="*",
         default=["s2s", "backward", "rl", "eval"],
         choices=["s2s", "backward", "rl", "eval", "beam"],
         help="stages to run, in this order; later ones read the earlier ones' run folders in --out",
@@ -179,6 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="beam stage: time a fresh model of the checkpoint's shapes, replies forced to 20 tokens (no metrics)",
     )
+    p.add_argument("--plot", help="PNG to draw the RL run's rewards and validation curves into (from --out's rl/)")
     p.add_argument("--data", help="cornell_pairs folder (default: $MLDS_DATA/hw4/cornell_pairs)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (the figures are measured with 1)")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")

@@ -134,16 +134,22 @@ def plot_curves(
     size: tuple[int, int] | None = None,
     xlabel: str = "step",
     rest_title: str = "validation",
+    panels: list[tuple[str, list[str], bool]] | None = None,
 ) -> None:
     """Draw ``keys`` against ``step`` into ``out`` (PNG), one panel per kind of metric; ``xlabel``
-    names what ``step`` holds."""
+    names what ``step`` holds. ``panels`` (``(title, keys, log_scale)`` each) replaces the grouping
+    by kind; keys without data are left out."""
     series = {
         k: [(r["step"], r[k]) for r in rows if isinstance(r.get(k), (int, float)) and math.isfinite(r[k])] for k in keys
     }
     series = {k: v for k, v in series.items() if v}
     if not series:
         raise UserError(f"none of {', '.join(keys)} appear in the metrics")
-    panels = panels_for(list(series), rest_title)
+    if panels is None:
+        panels = panels_for(list(series), rest_title)
+    else:
+        panels = [(t, [k for k in ks if k in series], log) for t, ks, log in panels]
+        panels = [p for p in panels if p[1]]
     size = size or (WIDTH, TITLE_H + PANEL_HEIGHT * len(panels))
     xs = [x for pts in series.values() for x, _ in pts]
     x_range = (min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1)

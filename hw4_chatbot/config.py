@@ -37,6 +37,11 @@ class TrainConfig:
     epochs: int = param(10, gt=0, resume=True)
     batch_size: int = param(64, gt=0)
     lr: float = param(1e-3, gt=0)
+    # the learning rate's shape over the run (common.schedule): over train.max_minutes when set,
+    # else over the epochs (or max_steps, whichever ends first); the warm-up is a share of the run
+    lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
+    lr_warmup: float = param(0.0, ge=0, lt=1)
+    lr_floor: float = param(0.0, ge=0, le=1)  # the decay ends at lr * this
     clip: float = param(5.0, gt=0)
     max_minutes: float = param(0.0, ge=0, resume=True)  # stop (validated, checkpointed) after this long; 0: no limit
     max_steps: int = param(0, ge=0, resume=True)  # 0: no limit
@@ -47,25 +52,29 @@ class TrainConfig:
 @dataclass
 class RLConfig:
     init_checkpoint: str = ""  # the S2S best.pt the policy starts from (also the frozen forward model)
-    backward_checkpoint: str = ""  # best.pt of a run with data.reverse=true: p(query | reply)
+    backward_checkpoint: str = ""  # best.pt of a run with data.reverse=true: p(query | reply); needed if w_backward > 0
     # defaults = configs/rl.yaml, the measured run (docs/RESULTS.md, HW4)
     turns: int = param(2, gt=0)  # simulated turns per episode (agents alternate; both are copies of the policy)
     batch_size: int = param(32, gt=0)
     w_ease: float = 0.0  # ease of answering: -log p(dull reply | generated) per token (Li et al.)
     w_flow: float = 0.1  # information flow: -log cos(own turn, own previous turn)
     w_coherence: float = 0.0  # log p(reply | query) / len + log p_back(query | reply) / len (Li et al.)
-    w_backward: float = 0.4  # the backward half alone, log p_back(query | reply) / len: penalises generic replies
+    w_backward: float = 0.0  # the backward half alone, log p_back(query | reply) / len: penalises generic replies
     w_dull: float = 0.5  # penalty 1 for a reply in data.DULL_REPLIES, 0.5 for one containing such a reply's core
-    w_repeat: float = 0.5  # penalty: share of batch + recent sampled replies equal to / sharing 3 first tokens with it
+    w_repeat: float = 1.0  # penalty: share of batch + recent sampled replies equal to / sharing 3 first tokens with it
+    w_novelty: float = (
+        1.0  # reward: mean 1/count of the reply's bigrams in batch + recent samples (distinct-2's credit)
+    )
     repeat_window: int = param(256, ge=0)  # how many recent sampled replies the repeat penalty remembers
     normalize: bool = True  # standardise each reward component by its running mean/std before weighting
     entropy: float = param(0.01, ge=0)  # entropy bonus (per token, nats) in the policy loss
+    kl_weight: float = param(0.2, ge=0)  # beta: penalty on KL(policy || initial S2S model) per token, nats
     ml_weight: float = param(1.0, ge=0)  # maximum-likelihood loss on real pairs mixed into every step
     baseline_decay: float = param(0.95, ge=0, lt=1)  # decay of the reward baseline and reward statistics
-    temperature: float = param(0.7, gt=0)
+    temperature: float = param(0.5, gt=0)
     top_k: int = param(0, ge=0)
-    max_ppl_rise: float = param(0.10, ge=0)  # a checkpoint whose valid perplexity rose more never counts as best
-    valid_queries: int = param(256, gt=0)  # validation queries whose greedy replies are scored
+    max_ppl_rise: float = param(0.08, ge=0)  # a checkpoint whose valid perplexity rose more never counts as best
+    valid_queries: int = param(838, gt=0)  # validation queries whose greedy replies are scored
 
 
 @dataclass

@@ -5,7 +5,8 @@
 - semantic coherence: ``log p_fwd(reply | query) / len + log p_back(query | reply) / len``.
 
 Additions for short CPU runs (see docs/RESULTS.md, HW4): the backward half of coherence on its
-own weight (the forward half favours the most generic reply), a direct dull-reply penalty, and a
+own weight (the forward half favours the most generic reply), a direct dull-reply penalty, a
+repeat penalty and a bigram-novelty reward (both over the batch and the recent samples), and a
 running per-component standardisation so that no term steers just because its spread is largest.
 """
 
@@ -66,6 +67,7 @@ class RewardWeights:
     backward: float = 0.0  # the backward half alone: log p_back(query | reply) / len
     dull: float = 0.0  # weight of -dull_penalty(reply)
     repeat: float = 0.0  # weight of -RepeatPenalty(replies): a reply that many recent replies repeat
+    novelty: float = 0.0  # weight of bigram_novelty(replies): a reply made of bigrams few recent replies use
 
 
 def dull_penalty(reply: list[int], dull: set[tuple[int, ...]], cores: list[tuple[int, ...]]) -> float:
@@ -107,6 +109,22 @@ class RepeatPenalty:
         if remember:
             self.recent.extend(batch)
         return out
+
+
+def bigram_novelty(replies: list[list[int]], pool: list[tuple[int, ...]]) -> torch.Tensor:
+    """Per reply, the mean of ``1 / count`` over its bigrams, counted in ``pool`` (which holds it).
+
+    Summed over every bigram of the pool these credits give its number of distinct bigrams, so a
+    reply whose mean credit beats the pool's distinct-2 raises it: 1 for a reply whose bigrams no
+    other reply used, near 0 for one built from the commonest ("i don't", "don't know"). A reply of
+    fewer than two tokens has no bigram and gets 0.
+    """
+    counts = Counter(g for r in pool for g in zip(r, r[1:]))
+    out = []
+    for r in replies:
+        grams = list(zip(r, r[1:]))
+        out.append(sum(1 / counts[g] for g in grams) / len(grams) if grams else 0.0)
+    return torch.tensor(out)
 
 
 class RunningNorm:
@@ -213,6 +231,8 @@ class DialogueRewards:
             "backward": lambda: self.backward_score(queries, replies),
             "dull": lambda: self.dull_score(replies),
             "flow": lambda: self.flow(replies, previous_own),
+            # before "repeat", which adds this batch to the window both count in
+            "novelty": lambda: bigram_novelty(replies, list(self.repeat.recent) + [tuple(r) for r in replies]),
             "repeat": lambda: -self.repeat(replies, remember),
         }
         parts: dict[str, torch.Tensor] = {}

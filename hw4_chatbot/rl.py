@@ -3,7 +3,8 @@
 Each episode starts from a real query; two copies of the policy then take ``rl.turns`` turns, each
 replying to the previous turn by sampling. Every turn is scored by :class:`DialogueRewards` (each
 component standardised by running statistics when ``rl.normalize``); the maximum-likelihood loss on
-real pairs and an entropy bonus are mixed in, gradients are clipped. The checkpoint kept as best is
+real pairs, an entropy bonus and a KL penalty to the initial model (``rl.kl_weight``) are mixed in,
+gradients are clipped, and the learning rate follows ``train.lr_schedule``. The checkpoint kept as best is
 the one with the highest validation score ``distinct-2 - dull rate - top reply share`` of its greedy
 replies (the project's goals; the raw reward kept a checkpoint that was duller than the start, and without
 the top reply's share a catch-all reply outside the dull list went unnoticed) among those whose
@@ -16,6 +17,8 @@ import copy
 import dataclasses
 import math
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -24,7 +27,7 @@ from common.batching import pad_batch
 from common.budget import TimeBudget
 from common.checkpoint import make_state
 from common.config import config_to_dict
-from common.distributed import DistEnv, average_gradients
+from common.distributed import DistEnv, all_reduce_mean, average_gradients
 from common.errors import UserError
 from common.setup import Run
 from common.vocab import Vocab
@@ -35,6 +38,7 @@ from hw4_chatbot.decode import DecodeConfig, greedy_or_sample
 from hw4_chatbot.evaluate import distinct, dull_rate, perplexity, top_reply_share
 from hw4_chatbot.model import Seq2Seq, reply_nll
 from hw4_chatbot.rewards import DialogueRewards, RewardWeights, RunningNorm, as_source, as_target
+from hw4_chatbot.s2s import schedule_lr
 
 
 def sample_replies(
@@ -57,11 +61,32 @@ def sample_replies(
     return out
 
 
+@contextmanager
+def dropout_off(model: torch.nn.Module) -> Iterator[None]:
+    """The model's ``nn.Dropout`` layers in eval mode, the rest as it is (a cuDNN RNN must stay in
+    training mode for its backward pass): the policy scored as it sampled, and on the frozen
+    reference's footing for the KL term."""
+    drops = [m for m in model.modules() if isinstance(m, torch.nn.Dropout) and m.training]
+    for m in drops:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m in drops:
+            m.train()
+
+
 def reply_logprob_entropy(
-    policy: Seq2Seq, queries: list[list[int]], replies: list[list[int]], vocab: Vocab, max_len: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per reply: summed log p(reply | query), its token count (``<eos>`` included) and the mean
-    entropy of the policy's next-token distribution over those positions."""
+    policy: Seq2Seq,
+    queries: list[list[int]],
+    replies: list[list[int]],
+    vocab: Vocab,
+    max_len: int,
+    reference: Seq2Seq | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per reply: summed log p(reply | query), its token count (``<eos>`` included), the mean entropy
+    of the policy's next-token distribution over those positions, and the mean KL divergence per
+    token from it to ``reference``'s over the whole vocabulary (zeros without a reference)."""
     device = next(policy.parameters()).device
     src, src_len = pad_batch([as_source(q, vocab.eos_id, max_len) for q in queries], vocab.pad_id)
     tgt, _ = pad_batch([as_target(r, vocab.bos_id, vocab.eos_id, max_len) for r in replies], vocab.pad_id)
@@ -69,9 +94,15 @@ def reply_logprob_entropy(
     logp_all = torch.log_softmax(policy(src, src_len, tgt[:, :-1]).float(), dim=-1)  # (B, T, V)
     mask = (tgt[:, 1:] != vocab.pad_id).float()
     logp = logp_all.gather(-1, tgt[:, 1:].unsqueeze(-1)).squeeze(-1) * mask
-    entropy = -(logp_all.exp() * logp_all).sum(-1) * mask
+    p = logp_all.exp()
+    entropy = -(p * logp_all).sum(-1) * mask
+    kl = torch.zeros_like(entropy)
+    if reference is not None:
+        with torch.no_grad():
+            ref_logp = torch.log_softmax(reference(src, src_len, tgt[:, :-1]).float(), dim=-1)
+        kl = (p * (logp_all - ref_logp)).sum(-1) * mask
     n = mask.sum(1)
-    return logp.sum(1), n, entropy.sum(1) / n
+    return logp.sum(1), n, entropy.sum(1) / n, kl.sum(1) / n
 
 
 def reinforce_loss(
@@ -82,15 +113,26 @@ def reinforce_loss(
     vocab: Vocab,
     max_len: int,
     entropy_weight: float = 0.0,
-) -> torch.Tensor:
-    """``-mean(advantage * log p(reply | query) / len) - entropy_weight * mean entropy``: REINFORCE per token.
+    reference: Seq2Seq | None = None,
+    kl_weight: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """REINFORCE per token with an entropy bonus and a KL penalty; the loss and each reply's KL.
+
+    ``-mean(advantage * log p(reply | query) / len) - entropy_weight * mean entropy
+    + kl_weight * mean KL(policy || reference)``, the KL per token over the vocabulary at every
+    position of the sampled replies (Jaques et al. 2017; Ziegler et al. 2019 subtract its sampled
+    estimate from the reward; the exact sum has no sampling noise and its own gradient).
 
     Dividing by the length keeps this term on the scale of the per-token maximum-likelihood loss it
     is mixed with (summed log-probs made RL ~12x stronger and collapsed the policy in 30 steps). The
-    entropy bonus keeps the sampling distribution from narrowing onto a few replies.
+    entropy bonus keeps the sampling distribution from narrowing onto a few replies; the KL penalty
+    keeps the policy near the maximum-likelihood model, whose replies are fluent but dull.
     """
-    logp, n, entropy = reply_logprob_entropy(policy, queries, replies, vocab, max_len)
-    return -(advantage.detach().to(logp.device) * logp / n).mean() - entropy_weight * entropy.mean()
+    with dropout_off(policy):
+        ref = reference if kl_weight else None
+        logp, n, entropy, kl = reply_logprob_entropy(policy, queries, replies, vocab, max_len, ref)
+    pg = -(advantage.detach().to(logp.device) * logp / n).mean()
+    return pg - entropy_weight * entropy.mean() + kl_weight * kl.mean(), kl.detach()
 
 
 class MovingBaseline:
@@ -140,6 +182,7 @@ class LoopState:
     step: int = 0
     best: float = -math.inf  # best validation score
     start_ppl: float = math.inf  # the initial model's validation perplexity
+    seconds: float = 0.0  # training time of the runs this one resumes (the learning-rate schedule's clock)
 
 
 def load_policy(cfg: Config, device: torch.device) -> tuple[Policy, Config]:
@@ -151,6 +194,8 @@ def load_policy(cfg: Config, device: torch.device) -> tuple[Policy, Config]:
     if init.kind != "s2s":
         raise UserError(f"{cfg.rl.init_checkpoint}: is a {init.kind} checkpoint, RL starts from an s2s one")
     policy = Policy(init.model, init.vocab)
+    if cfg.rl.w_backward and not cfg.rl.backward_checkpoint:
+        raise UserError("rl.w_backward > 0 needs a backward model: set rl.backward_checkpoint=PATH or rl.w_backward=0")
     if cfg.rl.backward_checkpoint:
         back = load_chatbot(cfg.rl.backward_checkpoint, device)
         if back.kind != "backward":
@@ -163,7 +208,7 @@ def build_rewards(cfg: Config, policy: Policy) -> DialogueRewards:
     """Rewards scored by a frozen copy of the initial model (and the backward model)."""
     reference = copy.deepcopy(policy.model).eval().requires_grad_(False)
     rl = cfg.rl
-    weights = RewardWeights(rl.w_ease, rl.w_flow, rl.w_coherence, rl.w_backward, rl.w_dull, rl.w_repeat)
+    weights = RewardWeights(rl.w_ease, rl.w_flow, rl.w_coherence, rl.w_backward, rl.w_dull, rl.w_repeat, rl.w_novelty)
     return DialogueRewards(
         reference,
         policy.backward,
@@ -192,6 +237,7 @@ def restore(
     saved = run.restore(models={"model": policy.model}, optimizers={"opt": opt})
     extra = saved["extra"]
     loop.step, loop.best, loop.start_ppl = saved["step"], extra["best_score"], extra["start_ppl"]
+    loop.seconds = extra.get("train_seconds", 0.0)
     loop.rng.setstate(_random_state(extra["episode_rng"]))  # rank 0's: the one saved
     if rank > 0:  # the other ranks' states were not saved; they must still draw other episodes
         loop.rng = random.Random(f"{cfg.seed}-{rank}-{loop.step}")
@@ -210,8 +256,9 @@ def rl_step(
     train: PairBatches,
     loop: LoopState,
     env: DistEnv,
-) -> tuple[float, list[dict[str, torch.Tensor]]]:
-    """One policy-gradient step on a batch of simulated episodes: the loss and each turn's rewards."""
+) -> tuple[float, list[dict[str, torch.Tensor]], float]:
+    """One policy-gradient step on a batch of simulated episodes: the loss, each turn's rewards and
+    the mean KL per token from the policy to the initial model on the sampled replies."""
     vocab, device = policy.vocab, next(policy.model.parameters()).device
     sampling = DecodeConfig(
         strategy="sample",
@@ -227,8 +274,10 @@ def rl_step(
     replies = [r for turn in episode for r in turn[1]]
     parts = [rewards(q, r, own, loop.norm) for q, r, own in episode]
     total = torch.cat([p["total"] for p in parts])
-    loss = reinforce_loss(
-        policy.model, queries, replies, loop.baseline.advantage(total), vocab, cfg.data.max_reply_len, cfg.rl.entropy
+    advantage = loop.baseline.advantage(total)
+    rl, max_len = cfg.rl, cfg.data.max_reply_len
+    loss, kl = reinforce_loss(
+        policy.model, queries, replies, advantage, vocab, max_len, rl.entropy, rewards.forward, rl.kl_weight
     )
     if cfg.rl.ml_weight:
         ml, _ = reply_nll(policy.model, train.batch(idx, device), vocab.pad_id)
@@ -239,7 +288,7 @@ def rl_step(
     torch.nn.utils.clip_grad_norm_(policy.model.parameters(), cfg.train.clip)
     opt.step()
     loop.step += 1
-    return loss.item(), parts
+    return loss.item(), parts, float(kl.mean())
 
 
 def evaluate_and_save(
@@ -250,6 +299,7 @@ def evaluate_and_save(
     valid: PairBatches,
     valid_queries: list[list[int]],
     loop: LoopState,
+    budget: TimeBudget,
 ) -> None:
     """Score the greedy replies to the validation queries; save a checkpoint, kept as best if its score
     is the best so far among those whose perplexity rose at most ``rl.max_ppl_rise``."""
@@ -258,6 +308,10 @@ def evaluate_and_save(
     greedy = DecodeConfig(strategy="greedy", max_len=cfg.data.max_reply_len)
     replies = sample_replies(policy.model, valid_queries, vocab, greedy, cfg.data.max_query_len)
     parts = rewards(valid_queries, replies, None, remember=False)  # raw components, for the log
+    with torch.no_grad(), dropout_off(policy.model):
+        kl = reply_logprob_entropy(
+            policy.model, valid_queries, replies, vocab, cfg.data.max_reply_len, rewards.forward
+        )[3]
     words = [vocab.decode(r) for r in replies]
     d2, dull, top = distinct(words, 2), dull_rate(words), top_reply_share(words)
     score = d2 - dull - top  # the top reply's share catches a catch-all reply missing from the dull list
@@ -272,6 +326,7 @@ def evaluate_and_save(
         distinct2=d2,
         dull=dull,
         top_share=top,
+        valid_kl=float(kl.mean()),
         **{f"valid_{k}": float(v.mean()) for k, v in parts.items() if k != "total"},
     )
     run.say(
@@ -290,6 +345,7 @@ def evaluate_and_save(
         "reward_stats": loop.norm.stats if loop.norm is not None else {},
         "recent_replies": [list(r) for r in rewards.repeat.recent],
         "episode_rng": loop.rng.getstate(),
+        "train_seconds": loop.seconds + budget.elapsed,
     }
     models = {"model": policy.model}
     if policy.backward is not None:  # embedded so predict's MMI reranking needs only this file
@@ -319,26 +375,30 @@ def train_rl(run: Run[Config]) -> None:
     loop = restore(run, policy, opt, rewards, valid)
     run.say(
         f"RL from {cfg.rl.init_checkpoint}: start valid perplexity {loop.start_ppl:.2f}, backward model "
-        f"{'yes' if policy.backward is not None else 'no (coherence uses the forward term only)'}"
+        f"{'yes' if policy.backward is not None else 'none'}"
     )
     budget = TimeBudget(cfg.train.max_minutes, run.env)
     eval_every = cfg.train.eval_every or 50
     if run.resume_state is None:
-        evaluate_and_save(run, policy, opt, rewards, valid, valid_queries, loop)  # RL must beat the start
+        evaluate_and_save(run, policy, opt, rewards, valid, valid_queries, loop, budget)  # RL must beat the start
     while not budget.spent() and not (cfg.train.max_steps and loop.step >= cfg.train.max_steps):
-        loss, parts = rl_step(cfg, policy, opt, rewards, train, loop, run.env)
+        lr = schedule_lr(opt, cfg.train, loop.step, all_reduce_mean(loop.seconds + budget.elapsed, run.env), 0.0)
+        loss, parts, kl = rl_step(cfg, policy, opt, rewards, train, loop, run.env)
         if loop.step % 10 == 0:
             names = sorted({k for p in parts for k in p if k != "total"})
             run.log.log(
                 loop.step,
                 loss=loss,
+                lr=lr,
                 reward=float(torch.cat([p["total"] for p in parts]).mean()),
+                kl=kl,
+                kl_penalty=cfg.rl.kl_weight * kl,
                 **{k: float(torch.cat([p[k] for p in parts if k in p]).mean()) for k in names},
             )
         if loop.step % eval_every == 0:
-            evaluate_and_save(run, policy, opt, rewards, valid, valid_queries, loop)
+            evaluate_and_save(run, policy, opt, rewards, valid, valid_queries, loop, budget)
     if loop.step % eval_every:
-        evaluate_and_save(run, policy, opt, rewards, valid, valid_queries, loop)
+        evaluate_and_save(run, policy, opt, rewards, valid, valid_queries, loop, budget)
     run.say(
         f"done: best validation score (distinct-2 - dull - top reply share) {loop.best:.3f}; "
         f"checkpoints in {run.run_dir}"

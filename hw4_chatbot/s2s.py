@@ -2,7 +2,9 @@
 
 A validation pass (perplexity) and a checkpoint follow every epoch, every ``train.eval_every``
 steps, and the step the time or step budget runs out; a resumed run skips the batches of its
-epoch that were done, in the same seeded order.
+epoch that were done, in the same seeded order. The learning rate follows ``train.lr_schedule``
+over the run's progress (common.schedule); the training seconds behind a checkpoint are saved
+with it, so a resumed run picks the schedule up where it stopped.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from common.config import config_to_dict
 from common.device import autocast
 from common.distributed import all_reduce_mean, wrap_model
 from common.metrics import progress
+from common.schedule import lr_factor, run_progress
 from common.setup import Run
 from common.vocab import Vocab
 from hw4_chatbot import HOMEWORK
@@ -37,6 +40,7 @@ class LoopState:
     epoch: int = 0
     skip: int = 0  # batches of the current epoch already done before a resume
     best_ppl: float = math.inf
+    seconds: float = 0.0  # training time of the runs this one resumes (the schedule's clock)
 
 
 def build_data(run: Run[Config]) -> tuple[Vocab, PairBatches, PairBatches]:
@@ -58,7 +62,19 @@ def restore(run: Run[Config], model: Seq2Seq, opt: torch.optim.Optimizer) -> Loo
     if run.resume_state is None:
         return LoopState()
     saved = run.restore(models={"model": model}, optimizers={"opt": opt})
-    return LoopState(saved["step"], saved["epoch"], saved["extra"]["batches_done"], saved["extra"]["best_ppl"])
+    extra = saved["extra"]
+    return LoopState(
+        saved["step"], saved["epoch"], extra["batches_done"], extra["best_ppl"], extra.get("train_seconds", 0.0)
+    )
+
+
+def schedule_lr(opt: torch.optim.Optimizer, cfg: TrainConfig, step: int, seconds: float, epochs: float) -> float:
+    """Set and return the learning rate of the next step: ``step`` steps, ``seconds`` and ``epochs`` into the run."""
+    done = run_progress(epochs, cfg.epochs, seconds, cfg.max_minutes, step, cfg.max_steps)
+    lr = cfg.lr * lr_factor(cfg.lr_schedule, done, cfg.lr_warmup, cfg.lr_floor)
+    for group in opt.param_groups:
+        group["lr"] = lr
+    return lr
 
 
 def train_step(
@@ -87,6 +103,7 @@ def evaluate_and_save(
     vocab: Vocab,
     loop: LoopState,
     batches_done: int,
+    seconds: float,
 ) -> None:
     """Validation perplexity (averaged over processes), logged; a checkpoint, kept as best if it is."""
     cfg, env = run.cfg, run.env
@@ -102,6 +119,7 @@ def evaluate_and_save(
             "valid_ppl": ppl,
             "best_ppl": loop.best_ppl,
             "batches_done": batches_done,
+            "train_seconds": seconds,
         }
         run.ckpt.save(
             make_state(
@@ -137,15 +155,20 @@ def train_s2s(run: Run[Config]) -> None:
         for i, idx in enumerate(sampler):
             if i < loop.skip:  # resuming inside an epoch: same seeded order, skip what was done
                 continue
+            # averaged so that every process steps with the same rate
+            seconds = all_reduce_mean(loop.seconds + budget.elapsed, env)
+            lr = schedule_lr(opt, cfg.train, loop.step, seconds, loop.epoch + i / len(sampler))
             loss, n = train_step(net, model, opt, train.batch(idx, device), cfg.train, vocab.pad_id)
             loop.step, tokens = loop.step + 1, tokens + n
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tokens / (time.perf_counter() - t0):.0f}")
             if loop.step % 50 == 0:
-                run.log.log(loop.step, epoch=loop.epoch, loss=loss, tokens_per_s=tokens / (time.perf_counter() - t0))
+                run.log.log(
+                    loop.step, epoch=loop.epoch, loss=loss, lr=lr, tokens_per_s=tokens / (time.perf_counter() - t0)
+                )
             stop = budget.spent() or bool(cfg.train.max_steps and loop.step >= cfg.train.max_steps)
             if stop or (cfg.train.eval_every and loop.step % cfg.train.eval_every == 0):
-                evaluate_and_save(run, model, opt, valid, vocab, loop, batches_done=i + 1)
+                evaluate_and_save(run, model, opt, valid, vocab, loop, i + 1, loop.seconds + budget.elapsed)
                 net.train()
             if stop:
                 break
@@ -153,5 +176,5 @@ def train_s2s(run: Run[Config]) -> None:
         loop.skip = 0
         if not stop:
             loop.epoch += 1
-            evaluate_and_save(run, model, opt, valid, vocab, loop, batches_done=0)
+            evaluate_and_save(run, model, opt, valid, vocab, loop, 0, loop.seconds + budget.elapsed)
     run.say(f"done: best validation perplexity {loop.best_ppl:.2f}; checkpoints in {run.run_dir}")

@@ -53,3 +53,19 @@ def test_tick_values_are_round():
     assert nice_ticks(0.22, 0.65, log=True) == pytest.approx([0.3, 0.4, 0.5, 0.6])
     assert nice_ticks(1.19, 2.68, log=True) == pytest.approx([1.5, 2.0, 2.5])  # too narrow for log ticks
     assert nice_ticks(0.0, 1.0, log=False) == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
+
+
+def test_explicit_panels_group_keys_as_given_and_drop_empty_ones(tmp_path):
+    from common.plot import plot_curves
+
+    rows = [{"step": s, "a": s, "b": -s, "c": s * s} for s in range(4)]
+    out = tmp_path / "p.png"
+    panels = [("first", ["a", "missing"], False), ("empty", ["missing"], False), ("second", ["b", "c"], False)]
+    plot_curves(rows, ["a", "b", "c"], out, panels=panels)
+    img = Image.open(out).convert("RGB")
+    assert img.size == (900, 34 + 2 * 340)  # the panel with no data is left out
+    RED = (214, 39, 40)  # COLOURS[1]: the second series of a panel, here "c"
+    for i, colours in ((0, {BLUE}), (1, {BLUE, RED})):
+        x0, y0, x1, y1 = plot_area(i, img.size, 2)
+        inside = {c for _, c in img.crop((x0 + 1, y0 + 1, x1, y1)).getcolors(1 << 16)}
+        assert colours <= inside and (i == 1 or RED not in inside), i

@@ -1,3 +1,4 @@
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,21 @@ from hw4_chatbot.sample_data import write_sample
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "hw4_chatbot" / "configs" / "tiny.yaml"
+
+# a training process that dies (SIGKILL) right after saving its step-3 checkpoint
+KILL_AFTER_STEP_3 = textwrap.dedent("""
+    import os, signal, sys
+    from common.checkpoint import CheckpointManager
+    save = CheckpointManager.save
+    def save_then_die(self, state, is_best=False):
+        out = save(self, state, is_best)
+        if state["step"] == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return out
+    CheckpointManager.save = save_then_die
+    from hw4_chatbot import train
+    sys.exit(train.main(sys.argv[1:]))
+""")
 
 
 def tiny_train_args(run_dir: Path, sample: Path, *extra: str) -> list[str]:

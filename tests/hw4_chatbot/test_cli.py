@@ -1,7 +1,12 @@
 """The course command lines end to end on the tiny model: replies line for line, clear errors, no partial output."""
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 
@@ -11,7 +16,7 @@ from hw4_chatbot import chat, evaluate, predict, train
 from hw4_chatbot.config import load_chatbot
 from hw4_chatbot.model import ModelConfig
 
-from .conftest import tiny_train_args
+from .conftest import KILL_AFTER_STEP_3, tiny_train_args
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -96,6 +101,32 @@ def test_resume_is_exact(sample, tmp_path):
             assert torch.equal(resumed["models"][name][key], value), f"{name}.{key} differs after the resume"
     # the check can fail: the weights at the stop differ from the final ones
     assert any(not torch.equal(stopped["models"][n][k], v) for n, p in straight["models"].items() for k, v in p.items())
+
+
+def test_lr_schedule_is_applied_and_survives_a_kill(sample, tmp_path):
+    """A linear warm-up and decay over 2 epochs: the last step's learning rate is the hand-computed one,
+    and a run killed at step 3 and resumed ends with the weights and rate of an uninterrupted one."""
+    sched = ("train.epochs=2", "train.lr_schedule=linear", "train.lr_warmup=0.2", "train.eval_every=3")
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    assert train.main(tiny_train_args(straight, sample, *sched)) == 0
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    argv = tiny_train_args(killed, sample, *sched)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_AFTER_STEP_3, *argv], cwd=REPO, env=env, capture_output=True, timeout=300
+    )
+    assert proc.returncode == -signal.SIGKILL
+    stopped = load_checkpoint(killed / "last.pt", "hw4_chatbot")
+    assert stopped["step"] == 3 and stopped["extra"]["train_seconds"] > 0
+    assert train.main(["--run-dir", str(killed), "--resume", "--quiet"]) == 0
+    a, b = (load_checkpoint(r / "last.pt", "hw4_chatbot") for r in (straight, killed))
+    per_epoch = a["step"] // 2  # the last step starts at epoch 1 + (per_epoch - 1) / per_epoch
+    done = (1 + (per_epoch - 1) / per_epoch) / 2
+    last_lr = 0.01 * (1 - (done - 0.2) / 0.8)  # tiny.yaml: lr 0.01
+    assert a["optimizers"]["opt"]["param_groups"][0]["lr"] == pytest.approx(last_lr)
+    assert b["optimizers"]["opt"]["param_groups"][0]["lr"] == pytest.approx(last_lr)
+    assert b["step"] == a["step"] and b["extra"]["train_seconds"] > stopped["extra"]["train_seconds"]
+    for key, value in a["models"]["model"].items():
+        assert torch.equal(b["models"]["model"][key], value), key
 
 
 def test_rl_from_s2s_then_evaluate_table(tiny_run, tmp_path, capsys):
@@ -213,6 +244,15 @@ def test_rl_needs_an_s2s_checkpoint(tmp_path, capsys):
     assert "rl.init_checkpoint is empty" in capsys.readouterr().err
 
 
+def test_rl_backward_reward_needs_a_backward_model(tiny_run, tmp_path, capsys):
+    argv = ["--config", str(REPO / "hw4_chatbot/configs/tiny_rl.yaml"), "--run-dir", str(tmp_path / "r")]
+    argv += ["--set", f"rl.init_checkpoint={tiny_run / 'best.pt'}", "rl.w_backward=0.4"]
+    assert train.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "rl.w_backward > 0 needs a backward model" in err[0]
+    assert not (tmp_path / "r").exists()
+
+
 def test_chat_reads_stdin(tiny_run, monkeypatch, capsys):
     import io
 
@@ -230,7 +270,10 @@ def test_sampling_presets_are_repeatable_per_seed(tiny_run, tmp_path):
 
     def run(name: str, *extra: str) -> bytes:
         out = tmp_path / name
-        assert predict.main(["BEST", str(src), str(out), "--checkpoint", ckpt, "--set", "temperature=2.0", *extra]) == 0
+        assert (
+            predict.main(["S2S-sample", str(src), str(out), "--checkpoint", ckpt, "--set", "temperature=2.0", *extra])
+            == 0
+        )
         return out.read_bytes()
 
     first, again, other = run("a.txt"), run("b.txt"), run("c.txt", "--seed", "1")

@@ -28,7 +28,7 @@ def test_policy_gradient_step_raises_a_toy_reward():
     for _ in range(30):
         replies = sample_replies(policy, queries, vocab, cfg, 8)
         reward = torch.tensor([r.count(yes) / max(len(r), 1) for r in replies])
-        loss = reinforce_loss(policy, queries, replies, baseline.advantage(reward), vocab, 8)
+        loss, _ = reinforce_loss(policy, queries, replies, baseline.advantage(reward), vocab, 8)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -115,7 +115,7 @@ def test_entropy_bonus_raises_policy_entropy():
     queries, replies = [[vocab.id("yes")]] * 4, [[vocab.id("no")]] * 4
     # first make the policy peaked, by maximum likelihood on one reply
     for _ in range(3):
-        logp, n, _ = reply_logprob_entropy(policy, queries, replies, vocab, 8)
+        logp, n, *_ = reply_logprob_entropy(policy, queries, replies, vocab, 8)
         opt.zero_grad()
         (-logp.mean()).backward()
         opt.step()
@@ -123,7 +123,7 @@ def test_entropy_bonus_raises_policy_entropy():
         before = float(reply_logprob_entropy(policy, queries, replies, vocab, 8)[2].mean())
     opt = torch.optim.Adam(policy.parameters(), lr=0.05)  # fresh: no momentum left from the ML steps
     for _ in range(10):
-        loss = reinforce_loss(policy, queries, replies, torch.zeros(4), vocab, 8, entropy_weight=1.0)
+        loss, _ = reinforce_loss(policy, queries, replies, torch.zeros(4), vocab, 8, entropy_weight=1.0)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -163,3 +163,48 @@ def test_dialogue_rewards_repeat_component_is_minus_the_penalty():
     assert parts["total"].tolist() == [-1.5, -1.5, -1.5, -0.5]
     # the next batch meets the remembered "okay ." replies: pool = 4 + 2, three plus one "okay ."
     assert rewards([[1], [1]], [okay, right], None)["repeat"].tolist() == pytest.approx([-4 / 6, -2 / 6])
+
+
+def test_kl_penalty_pulls_the_policy_back_to_the_reference():
+    """KL is 0 against an identical model; with zero advantage the KL term alone must shrink it."""
+    import copy
+
+    from hw4_chatbot.rl import reply_logprob_entropy
+
+    torch.manual_seed(0)
+    vocab = Vocab.build(["yes", "no", "maybe", "hello"])
+    reference = Seq2Seq(len(vocab), ModelConfig(emb=16, hidden=16, dropout=0.0)).eval()
+    policy = copy.deepcopy(reference)
+    queries, replies = [[vocab.id("hello")]] * 4, [[vocab.id("no"), vocab.id("maybe")], [vocab.id("yes")]] * 2
+    same = reply_logprob_entropy(policy, queries, replies, vocab, 8, reference)[3]
+    assert same.abs().max() < 1e-6
+    with torch.no_grad():  # move the policy away from the reference
+        for p in policy.parameters():
+            p.add_(torch.randn_like(p) * 0.2)
+    before = reply_logprob_entropy(policy, queries, replies, vocab, 8, reference)[3].detach()
+    assert (before > 0.05).all(), before
+    opt = torch.optim.Adam(policy.parameters(), lr=0.02)
+    for _ in range(40):
+        loss, kl = reinforce_loss(
+            policy, queries, replies, torch.zeros(4), vocab, 8, reference=reference, kl_weight=1.0
+        )
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = reply_logprob_entropy(policy, queries, replies, vocab, 8, reference)[3].detach()
+    assert float(after.mean()) < float(before.mean()) / 3, (before, after)
+    # without a weight the reference is not even run: no KL reported
+    _, kl = reinforce_loss(policy, queries, replies, torch.zeros(4), vocab, 8, reference=reference, kl_weight=0.0)
+    assert kl.tolist() == [0.0] * 4
+
+
+def test_bigram_novelty_by_hand_and_its_sum_is_the_distinct_count():
+    from hw4_chatbot.rewards import bigram_novelty
+
+    replies = [[1, 2, 3], [1, 2], [7]]
+    pool = [(4, 5), (1, 2)] + [tuple(r) for r in replies]  # (1, 2) three times, (2, 3) and (4, 5) once
+    assert bigram_novelty(replies, pool).tolist() == pytest.approx([(1 / 3 + 1) / 2, 1 / 3, 0.0])
+    # summed over every bigram of the pool, the credits count its distinct bigrams: distinct-2's numerator
+    everything = [list(r) for r in pool]
+    lengths = torch.tensor([max(len(r) - 1, 0) for r in everything], dtype=torch.float)
+    assert float((bigram_novelty(everything, pool) * lengths).sum()) == pytest.approx(3)

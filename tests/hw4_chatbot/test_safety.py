@@ -5,7 +5,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,8 @@ import yaml
 from common.checkpoint import load_checkpoint
 from hw4_chatbot import evaluate, predict, train
 from tests.safety import assert_refused, assert_user_file_kept, user_folder
+
+from .conftest import KILL_AFTER_STEP_3
 
 REPO = Path(__file__).resolve().parents[2]
 TINY, TINY_RL = str(REPO / "hw4_chatbot/configs/tiny.yaml"), str(REPO / "hw4_chatbot/configs/tiny_rl.yaml")
@@ -100,21 +101,6 @@ def _rl_args(run_dir, init, *extra):
         "train.eval_every=3",
         *extra,
     ]
-
-
-KILL_AFTER_STEP_3 = textwrap.dedent("""
-    import os, signal, sys
-    from common.checkpoint import CheckpointManager
-    save = CheckpointManager.save
-    def save_then_die(self, state, is_best=False):
-        out = save(self, state, is_best)
-        if state["step"] == 3:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return out
-    CheckpointManager.save = save_then_die
-    from hw4_chatbot import train
-    sys.exit(train.main(sys.argv[1:]))
-""")
 
 
 def test_rl_sigkill_then_resume_is_bit_exact_and_stays_rl(tiny_run, tmp_path):
