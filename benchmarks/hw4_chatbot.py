@@ -10,8 +10,9 @@
 Stages can run in separate processes (the backward model on another core while S2S trains);
 each writes its run folder under ``--out``. Needs MLDS_DATA (the real Cornell pairs). RL uses the
 backward model when its run folder holds one (``configs/rl.yaml`` gives it no weight). The beam
-stage compares decoders of the S2S model, greedy first: replies on a split (all of it, batched) and
-the latency per reply of each, one query at a time on the same queries in this one process.
+stage compares decoders of the S2S model (of the RL one with ``--decode-model rl``), greedy first:
+replies on a split (all of it, batched) and the latency per reply of each, one query at a time on
+the same queries in this one process.
 """
 
 from __future__ import annotations
@@ -159,7 +160,8 @@ def _main(args: argparse.Namespace) -> int:
         print(f"table and sample replies in {out / 'table.md'} and {out / 'samples.txt'}")
     if "beam" in args.stages:
         print(f"beam: {args.split} split, latency on its first {args.latency_n} queries", flush=True)
-        decoders(s2s / "best.pt", args.split, args.decode, args.latency_n, args.untrained)
+        model = rl if args.decode_model == "rl" else s2s
+        decoders(model / "best.pt", args.split, args.decode, args.latency_n, args.untrained)
     if args.plot:
         plot_rl(rl, Path(args.plot))
         print(f"RL curves in {args.plot}")
@@ -192,6 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--limit", type=int, default=0, help="evaluate on the first N test pairs only")
     p.add_argument("--samples", type=int, default=15, help="sample dialogues written to samples.txt")
+    p.add_argument(
+        "--decode-model", default="s2s", choices=["s2s", "rl"], help="beam stage: the run whose decoders are compared"
+    )
     p.add_argument("--split", default="valid", choices=["valid", "test"], help="beam stage: the pairs it decodes")
     p.add_argument(
         "--decode",

@@ -17,6 +17,7 @@ import torch
 
 from common.batching import pad_batch
 from common.config import param
+from common.vocab import Vocab
 from hw4_chatbot.model import Seq2Seq, repeat_state, select_state
 
 
@@ -33,6 +34,7 @@ class DecodeConfig:
     min_len: int = param(1, ge=0)  # forbid <eos> before this many tokens
     dull_penalty: float = param(0.0, ge=0)  # beam: taken off the normalised score of a reply on the dull list
     early_stop: bool = True  # beam: a query is done once its best candidate ends (else: once none can win)
+    no_unk: bool = False  # never emit <unk>: a reply that names no word is no answer
 
 
 def block_repeats(logp: torch.Tensor, seqs: torch.Tensor, n: int) -> torch.Tensor:
@@ -52,9 +54,10 @@ def block_repeats(logp: torch.Tensor, seqs: torch.Tensor, n: int) -> torch.Tenso
 
 def _apply_rules(logp: torch.Tensor, seqs: torch.Tensor, cfg: DecodeConfig, eos_id: int) -> torch.Tensor:
     logp = block_repeats(logp, seqs, cfg.no_repeat_ngram)
-    if seqs.size(1) < cfg.min_len:
+    banned = ([eos_id] if seqs.size(1) < cfg.min_len else []) + ([Vocab.unk_id] if cfg.no_unk else [])
+    if banned:
         logp = logp.clone()
-        logp[:, eos_id] = float("-inf")
+        logp[:, banned] = float("-inf")
     return logp
 
 

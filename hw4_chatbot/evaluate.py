@@ -24,6 +24,7 @@ from common.errors import run_cli
 from common.files import atomic_write, check_outputs
 from common.metrics import say
 from common.setup import start_inference
+from common.vocab import UNK
 from hw4_chatbot.data import DULL_REPLIES, PairBatches, load_splits
 
 DULL = frozenset(DULL_REPLIES)
@@ -63,6 +64,11 @@ def top_reply_share(replies: list[list[str]]) -> float:
     return max(counts.values()) / len(replies) if replies else 0.0
 
 
+def unk_rate(replies: list[list[str]]) -> float:
+    """Share of replies holding an unknown word: rare words the vocabulary cut, said as <unk>."""
+    return sum(UNK in r for r in replies) / max(len(replies), 1)
+
+
 def corpus_bleu(hyps: list[list[str]], refs: list[list[str]], max_n: int = 4) -> float:
     """Papineni's corpus BLEU (one reference each), 0..100; an n-gram order with no match counts 0.1
     matches (Chen & Cherry's smoothing 1) so short dialogue replies do not give a flat zero."""
@@ -89,6 +95,7 @@ def reply_metrics(replies: list[list[str]], refs: list[list[str]]) -> dict[str, 
         "length": sum(map(len, replies)) / max(len(replies), 1),
         "dull": dull_rate(replies),
         "top_share": top_reply_share(replies),
+        "unk": unk_rate(replies),
         "bleu": corpus_bleu(replies, refs),
     }
 
@@ -149,7 +156,19 @@ def evaluate_models(
     return rows, samples
 
 
-COLUMNS = ("model", "ppl", "distinct1", "distinct2", "length", "dull", "top_share", "bleu", "latency_ms", "batched_ms")
+COLUMNS = (
+    "model",
+    "ppl",
+    "distinct1",
+    "distinct2",
+    "length",
+    "dull",
+    "top_share",
+    "unk",
+    "bleu",
+    "latency_ms",
+    "batched_ms",
+)
 
 
 def format_row(row: dict) -> str:

@@ -130,3 +130,16 @@ def test_dull_penalty_moves_a_listed_reply_down_the_beam():
         hyps = beam_search(model, src, src_len, DecodeConfig(beam=4, max_len=6, dull_penalty=penalty), dull=dull)
         assert (hyps[0][0][2] != dull[0]) == moved
         assert hyps[1][0][2] == plain[1][0][2] or plain[1][0][2] == dull[0]
+
+
+def test_no_unk_never_emits_unk_even_when_it_is_the_likeliest_token():
+    torch.manual_seed(0)
+    model = Seq2Seq(30, ModelConfig(emb=16, hidden=16, dropout=0.0)).eval()
+    with torch.no_grad():
+        model.out_bias[Vocab.unk_id] = 50.0  # <unk> wins every step unless it is forbidden
+    src, src_len = torch.randint(4, 30, (3, 5)), torch.tensor([5, 3, 1])
+    for cfg in (DecodeConfig(max_len=6), DecodeConfig(strategy="beam", beam=3, max_len=6)):
+        plain = decode_batch(model, src, src_len, cfg)
+        banned = decode_batch(model, src, src_len, DecodeConfig(**{**vars(cfg), "no_unk": True}))
+        assert all(Vocab.unk_id in reply for reply in plain)
+        assert all(Vocab.unk_id not in reply for reply in banned)
