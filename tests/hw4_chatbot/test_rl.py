@@ -4,8 +4,8 @@ import torch
 from common.vocab import Vocab
 from hw4_chatbot.decode import DecodeConfig
 from hw4_chatbot.model import ModelConfig, Seq2Seq
+from hw4_chatbot.policy import MovingBaseline, reinforce_loss, sample_replies
 from hw4_chatbot.rewards import vocab_map
-from hw4_chatbot.rl import MovingBaseline, reinforce_loss, sample_replies
 
 
 def test_policy_gradient_step_raises_a_toy_reward():
@@ -106,7 +106,7 @@ def test_running_norm_standardises_each_component_with_running_stats():
 
 def test_entropy_bonus_raises_policy_entropy():
     """With zero advantage the loss is -w * entropy: a few steps on it must raise the entropy."""
-    from hw4_chatbot.rl import reply_logprob_entropy
+    from hw4_chatbot.policy import reply_logprob_entropy
 
     torch.manual_seed(0)
     vocab = Vocab.build(["yes", "no", "maybe"])
@@ -169,7 +169,7 @@ def test_kl_penalty_pulls_the_policy_back_to_the_reference():
     """KL is 0 against an identical model; with zero advantage the KL term alone must shrink it."""
     import copy
 
-    from hw4_chatbot.rl import reply_logprob_entropy
+    from hw4_chatbot.policy import reply_logprob_entropy
 
     torch.manual_seed(0)
     vocab = Vocab.build(["yes", "no", "maybe", "hello"])
