@@ -24,6 +24,7 @@ from common.device import autocast
 from common.distributed import all_reduce_mean, wrap_model
 from common.errors import UserError, run_cli
 from common.metrics import progress
+from common.schedule import lr_factor
 from common.setup import Run, train_command
 from hw1_cloze import HOMEWORK
 from hw1_cloze.config import Config, DataConfig
@@ -51,13 +52,6 @@ def perplexity(model: LSTMLanguageModel, ids: np.ndarray, device: torch.device, 
         count += y.numel()
     model.train()
     return math.exp(total / count)
-
-
-def lr_factor(step: int, total: int, warmup: int, floor: float) -> float:
-    if step < warmup:
-        return (step + 1) / warmup
-    decay_done = min(1.0, (step - warmup) / max(1, total - warmup))  # share of the cosine decay behind us
-    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * decay_done))
 
 
 @dataclass
@@ -90,8 +84,9 @@ def build(cfg: Config, vocab_size: int, total_steps: int, device: torch.device) 
     model = LSTMLanguageModel(vocab_size, cfg.model).to(device)
     train = cfg.train
     opt = torch.optim.Adam(model.parameters(), lr=train.lr, fused=device.type in ("cpu", "cuda"))
+    steps = max(1, total_steps)  # warm-up over warmup_steps, then a cosine decay to min_lr_ratio at the last step
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: lr_factor(s, total_steps, train.warmup_steps, train.min_lr_ratio)
+        opt, lambda s: lr_factor("cosine", s / steps, train.warmup_steps / steps, train.min_lr_ratio)
     )
     return Learner(model, opt, sched)
 

@@ -1,11 +1,14 @@
 import itertools
+import math
 
 import numpy as np
 import pytest
 import torch
 
+from hw1_cloze.config import Config, TrainConfig
 from hw1_cloze.model import LSTMLanguageModel, ModelConfig
 from hw1_cloze.ngram import KneserNey
+from hw1_cloze.train import build
 
 
 @pytest.mark.parametrize("cutoffs", [[10, 40], [500]])
@@ -128,3 +131,19 @@ def test_dev_decoys_fit_the_right_context_and_never_beat_the_true_word():
     for mode in ("sentence", "below"):  # both sides: dog is among the worst fits
         assert "dog" not in chosen[mode] and chosen[mode] <= {"boy", *others}
     assert "boy" in chosen["sentence"] and "boy" not in chosen["below"]
+
+
+def test_learning_rate_warms_up_then_decays_to_the_floor_at_the_last_step():
+    cfg = Config(
+        model=ModelConfig(emb=8, hidden=8, layers=1, cutoffs=[20]),
+        train=TrainConfig(lr=1.0, warmup_steps=4, min_lr_ratio=0.1),
+    )
+    learner = build(cfg, 50, total_steps=20, device=torch.device("cpu"))
+    lrs = []
+    for _ in range(21):
+        lrs.append(learner.opt.param_groups[0]["lr"])
+        learner.opt.step()
+        learner.sched.step()
+    assert lrs[:5] == pytest.approx([1e-3, 0.25, 0.5, 0.75, 1.0])
+    assert lrs[12] == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5)))  # half of the decay behind
+    assert lrs[20] == pytest.approx(0.1)
