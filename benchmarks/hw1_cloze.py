@@ -53,8 +53,11 @@ def member_paths(out: Path) -> dict[str, Path]:
     }
 
 
-def train_members(out: Path, minutes: float, corpus: str, eval_every: int) -> dict:
-    """Train all four members inside ``minutes`` of wall time; returns each phase's seconds."""
+def train_members(out: Path, minutes: float, corpus: str, eval_every: int, init: bool) -> dict:
+    """Train all four members inside ``minutes`` of wall time; returns each phase's seconds.
+
+    With ``init`` the LSTMs' embeddings start from the skip-gram's word vectors.
+    """
     paths, start, phases = member_paths(out), time.time(), {}
     subprocess.run([PY, "-m", "hw1_cloze.ngram", corpus, "--out", str(paths["ngram"]), "--quiet"], check=True)
     phases["ngram_s"] = round(time.time() - start, 1)
@@ -102,6 +105,7 @@ def train_members(out: Path, minutes: float, corpus: str, eval_every: int) -> di
             f"train.max_steps={int(left * STEPS_PER_SECOND)}",
             f"train.eval_every={eval_every}",
             "train.keep_last=1000",
+            *([f"train.init_vectors={paths['skipgram']}"] if init else []),
         ]
         procs.append(subprocess.Popen(argv, stdout=open(out / f"{d}.log", "w"), stderr=subprocess.STDOUT))
     if any(p.wait() != 0 for p in procs):
@@ -272,6 +276,9 @@ def main() -> None:
     p.add_argument("--no-curve", action="store_true", help="skip scoring each numbered LSTM checkpoint")
     p.add_argument("--eval-every", type=int, default=400, help="LSTM steps between validations and checkpoints")
     p.add_argument("--threads", type=int, default=2, help="threads for the evaluation")
+    p.add_argument(
+        "--random-embeddings", action="store_true", help="start the LSTMs' embeddings at random, not from the skip-gram"
+    )
     p.add_argument("--plot", help="write the accuracy-against-minutes chart to this PNG")
     args = p.parse_args()
     out, data = Path(args.out), Path(args.data) / "hw1"
@@ -281,7 +288,7 @@ def main() -> None:
     prepare_corpus(data / "Holmes_Training_Data.tar.xz", quiet=True)
     if not args.skip_train:
         report["schedule"] = train_members(
-            out, args.minutes, str(data / "Holmes_Training_Data.tar.xz"), args.eval_every
+            out, args.minutes, str(data / "Holmes_Training_Data.tar.xz"), args.eval_every, not args.random_embeddings
         )
         (out / "schedule.json").write_text(json.dumps(report["schedule"]))
     elif (out / "schedule.json").exists():

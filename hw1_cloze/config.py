@@ -33,6 +33,9 @@ class TrainConfig:
     eval_tokens: int = param(100000, gt=0)
     log_every: int = param(50, gt=0, resume=True)
     keep_last: int = param(0, ge=0, resume=True)  # also keep this many numbered step_*.pt checkpoints
+    # a skip-gram model (python -m hw1_cloze.semantic) whose word vectors start the tied embeddings, so
+    # rare words begin with what the skip-gram learned of them; "" = random
+    init_vectors: str = ""
 
 
 @dataclass

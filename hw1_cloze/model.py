@@ -10,6 +10,8 @@ from torch import nn
 
 from common.config import param
 
+EMB_STD = 0.05  # the embedding's initial scale (also the scale pretrained vectors are brought to)
+
 
 @dataclass
 class ModelConfig:
@@ -88,7 +90,7 @@ class LSTMLanguageModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.embedding = nn.Embedding(vocab_size, cfg.emb)
-        nn.init.normal_(self.embedding.weight, std=0.05)
+        nn.init.normal_(self.embedding.weight, std=EMB_STD)
         self.drop = nn.Dropout(cfg.dropout)
         self.lstm = nn.LSTM(
             cfg.emb, cfg.hidden, cfg.layers, batch_first=True, dropout=cfg.dropout if cfg.layers > 1 else 0.0

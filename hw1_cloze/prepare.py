@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +32,9 @@ from common.text import decode_bytes
 from common.vocab import EOS, Vocab
 from hw1_cloze import HOMEWORK
 from hw1_cloze.data import corpus_tokens
+
+if TYPE_CHECKING:
+    from hw1_cloze.config import DataConfig
 
 TOKENIZER_VERSION = 2
 
@@ -51,6 +55,14 @@ class Corpus:
 def default_source() -> Path | None:
     root = data_root()
     return root / "hw1" / "Holmes_Training_Data.tar.xz" if root else None
+
+
+def load_corpus(cfg: DataConfig, quiet: bool = False) -> Corpus:
+    """The prepared corpus a run's ``data`` section names (or ``$MLDS_DATA``'s novels)."""
+    source = cfg.corpus or default_source()
+    if not source:
+        raise UserError("data.corpus is empty and MLDS_DATA is not set: say where the Holmes novels are")
+    return prepare_corpus(source, cfg.max_vocab, cfg.min_freq, quiet=quiet)
 
 
 def _iter_novels(source: Path) -> Iterator[tuple[str, bytes]]:

@@ -30,7 +30,7 @@ from common.files import atomic_write
 from common.metrics import say
 from common.vocab import Vocab
 from hw1_cloze.config import DataConfig
-from hw1_cloze.train import load_corpus
+from hw1_cloze.prepare import load_corpus
 
 
 @dataclass
@@ -136,6 +136,28 @@ def save_model(
 
     with atomic_write(path, "wb") as f:
         np.savez(f, itos=np.array(itos), unk_types=unk_types, config=yaml.safe_dump(config), **arrays)
+
+
+def pretrained_rows(
+    path: str | os.PathLike, itos: Sequence[str], width: int, rms: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """A skip-gram's input vectors for the words of ``itos`` it knows, to start an embedding table with.
+
+    Returns the vocabulary ids found and their vectors, at most ``width`` columns, scaled to root
+    mean square ``rms`` so they fit the table's own initial scale. Words are matched by spelling,
+    so the two vocabularies need not be the same.
+    """
+    try:
+        with np.load(path) as z:
+            words, vectors, known = z["itos"].tolist(), z["vectors"], z["known"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise UserError(f"{path}: not a readable skip-gram model ({type(exc).__name__})") from None
+    row_of = {w: i for i, w in enumerate(words) if known[i]}
+    ids = np.array([i for i, w in enumerate(itos) if w in row_of], dtype=np.int64)
+    rows = vectors[[row_of[itos[i]] for i in ids], :width].astype(np.float32)
+    if len(rows):
+        rows *= rms / max(float(np.sqrt((rows**2).mean())), 1e-12)
+    return ids, rows
 
 
 def log_sigmoid(x: np.ndarray) -> np.ndarray:

@@ -22,21 +22,15 @@ from common.cli import train_parser
 from common.config import config_to_dict
 from common.device import autocast
 from common.distributed import all_reduce_mean, wrap_model
-from common.errors import UserError, run_cli
+from common.errors import run_cli
 from common.metrics import progress
 from common.schedule import lr_factor
 from common.setup import Run, train_command
 from hw1_cloze import HOMEWORK
-from hw1_cloze.config import Config, DataConfig
-from hw1_cloze.model import LSTMLanguageModel
-from hw1_cloze.prepare import Corpus, default_source, prepare_corpus
-
-
-def load_corpus(cfg: DataConfig, quiet: bool = False) -> Corpus:
-    source = cfg.corpus or default_source()
-    if not source:
-        raise UserError("data.corpus is empty and MLDS_DATA is not set: say where the Holmes novels are")
-    return prepare_corpus(source, cfg.max_vocab, cfg.min_freq, quiet=quiet)
+from hw1_cloze.config import Config
+from hw1_cloze.model import EMB_STD, LSTMLanguageModel
+from hw1_cloze.prepare import Corpus, load_corpus
+from hw1_cloze.semantic import pretrained_rows
 
 
 @torch.no_grad()
@@ -80,15 +74,26 @@ def load_streams(run: Run[Config]) -> tuple[Corpus, np.ndarray, np.ndarray]:
     return corpus, train_ids, valid_ids
 
 
-def build(cfg: Config, vocab_size: int, total_steps: int, device: torch.device) -> Learner:
-    model = LSTMLanguageModel(vocab_size, cfg.model).to(device)
+def init_embeddings(model: LSTMLanguageModel, path: str, itos: Sequence[str]) -> str:
+    """Copy a skip-gram's word vectors into the (tied) embedding's first columns; returns a summary."""
+    ids, rows = pretrained_rows(path, itos, model.cfg.emb, EMB_STD)
+    with torch.no_grad():
+        model.embedding.weight[torch.from_numpy(ids), : rows.shape[1]] = torch.from_numpy(rows)
+    return f"embeddings of {len(ids):,} of {len(itos):,} words ({rows.shape[1]} of {model.cfg.emb} columns) from {path}"
+
+
+def build(cfg: Config, itos: Sequence[str], total_steps: int, device: torch.device) -> tuple[Learner, str]:
+    """The learner, and a line saying where the embeddings started from."""
+    model = LSTMLanguageModel(len(itos), cfg.model)
     train = cfg.train
+    origin = init_embeddings(model, train.init_vectors, itos) if train.init_vectors else "random embeddings"
+    model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=train.lr, fused=device.type in ("cpu", "cuda"))
     steps = max(1, total_steps)  # warm-up over warmup_steps, then a cosine decay to min_lr_ratio at the last step
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: lr_factor("cosine", s / steps, train.warmup_steps / steps, train.min_lr_ratio)
     )
-    return Learner(model, opt, sched)
+    return Learner(model, opt, sched), origin
 
 
 def restore(run: Run[Config], learner: Learner) -> LoopState:
@@ -167,8 +172,10 @@ def train_lm(run: Run[Config]) -> None:
         f"{corpus.meta['tokens']:,} tokens, vocabulary {len(corpus.vocab):,}; {len(stream):,} windows "
         f"of {train.batch_size}x{train.bptt} per epoch; {total:,} steps ({cfg.data.direction})"
     )
-    learner = build(cfg, len(corpus.vocab), total, device)
+    learner, origin = build(cfg, corpus.vocab.itos, total, device)
     loop = restore(run, learner)
+    if run.resume_state is None:
+        run.say(origin)
     ddp = wrap_model(learner.model, env, device)
     budget, seen = TimeBudget(train.max_minutes, env), 0
     bar = progress(total=total, initial=loop.step, desc="train", unit="step", quiet=run.quiet or not env.is_main)

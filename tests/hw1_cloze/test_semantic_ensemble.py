@@ -4,13 +4,18 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
+from common.errors import UserError
 from common.vocab import SPECIALS
 from hw1_cloze import ngram, predict, semantic
+from hw1_cloze.config import Config, TrainConfig
 from hw1_cloze.data import read_answers
 from hw1_cloze.ensemble import Member, write_ensemble
+from hw1_cloze.model import EMB_STD, ModelConfig
 from hw1_cloze.sample_data import make_sample
 from hw1_cloze.semantic import SkipGramScorer, save_model
+from hw1_cloze.train import build
 from hw1_cloze.tune import fit_grid, fit_logit, grid_weights, tune_weights
 
 
@@ -229,3 +234,37 @@ def test_a_corrupt_member_of_a_valid_ensemble_is_one_line(sample, tmp_path, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and str(broken) in err[0], err
     assert not out.exists()
+
+
+def test_lstm_embeddings_start_from_the_skipgram_vectors(skipgram, tmp_path):
+    with np.load(skipgram) as z:
+        sg_itos, vectors, known = z["itos"].tolist(), z["vectors"], z["known"]
+    words = [w for w, k in zip(sg_itos, known) if k][:30]
+    itos = [*SPECIALS, "never-seen-word", *reversed(words)]  # another order: matched by spelling
+    cfg = Config(model=ModelConfig(emb=24, hidden=8, layers=1, cutoffs=[10]))
+    torch.manual_seed(0)
+    plain, _ = build(cfg, itos, total_steps=5, device=torch.device("cpu"))
+    cfg.train.init_vectors = str(skipgram)
+    torch.manual_seed(0)
+    learner, origin = build(cfg, itos, total_steps=5, device=torch.device("cpu"))
+    assert "30 of 35 words (16 of 24 columns)" in origin
+    emb, before = learner.model.embedding.weight.detach().numpy(), plain.model.embedding.weight.detach().numpy()
+    rows = np.array([itos.index(w) for w in words])
+    want = vectors[[sg_itos.index(w) for w in words]]
+    got = emb[rows, :16]
+    cos = (got * want).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
+    assert cos == pytest.approx(np.ones(30), abs=1e-5)  # each word keeps its direction...
+    assert np.sqrt((got**2).mean()) == pytest.approx(EMB_STD, rel=1e-4)  # ...at the table's own scale
+    assert np.array_equal(emb[rows, 16:], before[rows, 16:])  # the columns beyond the skip-gram's stay random
+    other = [i for i in range(len(itos)) if i not in set(rows)]
+    assert np.array_equal(emb[other], before[other])  # specials and unknown words stay random
+    # the output side is the same table, so the softmax starts from the vectors too
+    assert learner.model.softmax.embedding.weight.data_ptr() == learner.model.embedding.weight.data_ptr()
+
+
+def test_bad_init_vectors_file_is_a_user_error(tmp_path):
+    bad = tmp_path / "not_a_model.npz"
+    bad.write_bytes(b"garbage")
+    cfg = Config(model=ModelConfig(emb=8, hidden=8, layers=1, cutoffs=[10]), train=TrainConfig(init_vectors=str(bad)))
+    with pytest.raises(UserError, match="not_a_model.npz: not a readable skip-gram model"):
+        build(cfg, [*SPECIALS, "a", "b"], total_steps=5, device=torch.device("cpu"))
