@@ -116,19 +116,23 @@ def test_skipgram_score_equals_a_hand_computed_value(tmp_path):
         unk_types=7,
         config={},
     )
-    scorer = SkipGramScorer(tmp_path / "m.npz")
-    sentences = [["x", w, "y"] for w in ("a", "b", "c", "d", "e")]
+    sentences = [["x", "z", w, "y"] for w in ("a", "b", "c", "d", "e")]  # z has no Huffman path: no terms
 
     def log_sigmoid(t):
         return -math.log1p(math.exp(-t))
 
     # candidate vector v: log p(x|v) = log s(v.n0) + log s(-v.n1); log p(y|v) = log s(-v.n0)
-    def expected(v):
+    def expected(v, wx=1.0, wy=1.0):
         d0, d1 = 2 * v[0], 0.5 * v[1]
-        return log_sigmoid(d0) + log_sigmoid(-d1) + log_sigmoid(-d0)
+        return wx * (log_sigmoid(d0) + log_sigmoid(-d1)) + wy * log_sigmoid(-d0)
 
-    want = [expected(v) for v in ([1, 0], [0, 1], [1, 1], [-1, 0], [0, 0])]
-    assert scorer.score(sentences) == pytest.approx(want, abs=1e-6)
+    vs = ([1, 0], [0, 1], [1, 1], [-1, 0], [0, 0])
+    plain = SkipGramScorer(tmp_path / "m.npz", distance_power=0, rarity=False)  # Mikolov et al.'s sum
+    assert plain.score(sentences) == pytest.approx([expected(v) for v in vs], abs=1e-6)
+    # weighted: x has code length 2 and stands 2 words left of the blank, y has length 1 and stands next to it
+    weighted = SkipGramScorer(tmp_path / "m.npz", distance_power=1.25)
+    want = [expected(v, wx=2 / 3**1.25, wy=1 / 2**1.25) for v in vs]
+    assert weighted.score(sentences) == pytest.approx(want, abs=1e-6)
 
 
 def _synthetic(q=3000, seed=0):
