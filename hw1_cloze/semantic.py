@@ -4,8 +4,10 @@
 
 Training is gensim's Word2Vec (a C-speed skip-gram with hierarchical softmax) over the prepared
 corpus's cached ids, so nothing is tokenised twice. Scoring puts each candidate at the input and
-sums the log-probabilities of every other word of the sentence, as the paper did: the candidate
-must explain the whole sentence, which is what an n-gram's few words of context cannot judge.
+sums the log-probabilities of every other word of the sentence, as the paper did, here weighted
+towards rare words near the blank (``SkipGramScorer``): the candidate must explain the whole
+sentence, which is what an n-gram's few words of context cannot judge. The word vectors also
+start the LSTMs' embeddings (``train.init_vectors``).
 The saved ``.npz`` holds the input vectors, the output (inner-node) vectors and every word's
 Huffman path, so scoring needs numpy only.
 """
