@@ -36,6 +36,7 @@ from hw1_cloze.data import CHOICES, read_answers, read_questions  # noqa: E402
 from hw1_cloze.ensemble import KINDS, Member, load_scorer, write_ensemble  # noqa: E402
 from hw1_cloze.prepare import prepare_corpus  # noqa: E402
 from hw1_cloze.scoring import LSTMScorer, candidate_sentences, choose, dev_questions  # noqa: E402
+from hw1_cloze.semantic import SkipGramScorer  # noqa: E402
 from hw1_cloze.tune import add_decoys_arg, dev_record, tune_weights  # noqa: E402
 
 LSTM_CONFIG = "hw1_cloze/configs/cpu.yaml"
@@ -172,6 +173,8 @@ def evaluate(out: Path, data: Path, args: argparse.Namespace) -> dict:
         np.array([CHOICES.index(key.get(q.id, "a")) for q in test_q]),
         np.array([q.id in key for q in test_q]),
     )
+    if "skipgram" in scorers and args.distance_grid:
+        report_distance_grid(member_paths(out)["skipgram"], dev_sents, dev_answers)
     start = time.time()
     dev = {n: s.score(dev_sents) for n, s in scorers.items()}
     test = {n: s.score(test_sents) for n, s in scorers.items()}
@@ -222,6 +225,15 @@ def evaluate(out: Path, data: Path, args: argparse.Namespace) -> dict:
     if plot and report["curve"]:
         draw(report["curve"], Path(plot))
     return report
+
+
+def report_distance_grid(path: Path, dev_sents: list[list[str]], dev_answers: np.ndarray) -> None:
+    """Dev accuracy of the skip-gram for each distance power (dev only: how the default was chosen)."""
+    for rarity in (False, True):
+        for power in np.arange(0, 2.01, 0.25):
+            scorer = SkipGramScorer(path, distance_power=float(power), rarity=rarity)
+            acc = float((choose([scorer.score(dev_sents)], [1]) == dev_answers).mean())
+            print(f"skip-gram, rarity weights {rarity!s:5}, distance power {power:4.2f}: dev {acc:.4f}", flush=True)
 
 
 def numbered_checkpoints(run_dir: Path) -> list[tuple[Path, float]]:
@@ -278,6 +290,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2, help="threads for the evaluation")
     p.add_argument(
         "--random-embeddings", action="store_true", help="start the LSTMs' embeddings at random, not from the skip-gram"
+    )
+    p.add_argument(
+        "--distance-grid", action="store_true", help="print the skip-gram's dev accuracy for each distance power"
     )
     p.add_argument("--plot", help="write the accuracy-against-minutes chart to this PNG")
     args = p.parse_args()
