@@ -15,7 +15,7 @@ class DataConfig:
     split: Literal["training", "testing"] = "training"  # whose features and labels to train on
     ids: list[str] = field(default_factory=list)  # restrict to these videos (empty = all of the split)
     missing: Literal["error", "skip"] = "error"  # "skip": train on the videos that have features
-    val_fraction: float = param(0.1, ge=0, lt=1)
+    val_fraction: float = param(0.1, ge=0, le=1)  # 1 only for a pre-training-only run (train.epochs 0)
     min_count: int = param(3, ge=1)
     max_len: int = param(20, ge=2)  # words per caption, longer ones are cut
     cache_features: bool = True

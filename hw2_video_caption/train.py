@@ -155,7 +155,7 @@ def build_data(run: Run[Config]) -> tuple[TrainingData, dict | None]:
     order = np.random.default_rng(cfg.seed).permutation(len(ids))
     n_val = int(round(len(ids) * cfg.data.val_fraction)) if len(ids) > 1 else 0
     val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
-    if not len(train_idx):
+    if not len(train_idx) and cfg.train.epochs > 0:  # a pre-training-only run may hold every video out
         raise UserError(f"data.val_fraction={cfg.data.val_fraction} leaves none of the {len(ids)} videos to train on")
     train_caps = [labels[ids[i]] for i in train_idx]
     lm_caps: list[str] = []

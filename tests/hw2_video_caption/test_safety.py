@@ -119,7 +119,8 @@ def test_labels_with_an_empty_caption_list_are_refused(small, tmp_path, capsys):
 @pytest.mark.parametrize(
     "override, needle",
     [
-        ("data.val_fraction=1.5", "config key 'data.val_fraction' must be < 1, got 1.5"),
+        ("data.val_fraction=1.5", "config key 'data.val_fraction' must be <= 1, got 1.5"),
+        ("data.val_fraction=1", "data.val_fraction=1.0 leaves none of the"),
         ("train.epochs=-1", "config key 'train.epochs' must be >= 0, got -1"),
         ("train.batch_size=0", "config key 'train.batch_size' must be > 0, got 0"),
         ("data.max_len=0", "config key 'data.max_len' must be >= 2, got 0"),
