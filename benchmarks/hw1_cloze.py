@@ -4,9 +4,10 @@ dev questions, the test answered, each member's and the ensemble's accuracy prin
     python benchmarks/hw1_cloze.py --minutes 60 --out benchmarks/out/hw1
 
 How a 2-core CPU's budget is split: the 4-gram first (seconds, one process), then the skip-gram
-with 2 worker threads (both cores, about 7 minutes), then the forward and backward LSTMs side by
-side, one process per core with 1 thread each, for what is left less a reserve for their last
-validation and checkpoint. Each LSTM validation keeps a numbered checkpoint, which the evaluation
+with 2 worker threads (both cores, 7-15 minutes), then the forward and backward LSTMs side by
+side, one process per core with 1 thread each, their embeddings started from the skip-gram's word
+vectors (``--random-embeddings``: not), for what is left less a reserve for their last validation
+and checkpoint. Each LSTM validation keeps a numbered checkpoint, which the evaluation
 scores to draw accuracy against training minutes (``--plot``). ``--skip-train`` evaluates what
 ``--out`` already holds. Dev questions come from the held-out end of the corpus; the public
 answer key (ids 1-520) is only ever used to report, never to choose.
