@@ -153,10 +153,12 @@ def main() -> int:
         ours_images_per_s=64 / ours,
         speed_ratio=std / ours,
     )
+    loop = cpu_cfg.train
+    penalty = "no penalty" if loop.penalty == "none" else f"{loop.penalty.upper()} every {loop.penalty_every}"
     print(
         f"matmul ceiling {res['mm_gflops']:.1f} GFLOP/s; standard DCGAN (64 maps, nz 100, batch 64) "
-        f"{std * 1000:.0f} ms/step = {64 / std:.1f} images/s; ours ({args.config}, R1 every "
-        f"{cpu_cfg.train.penalty_every}) {ours * 1000:.0f} ms/step = {64 / ours:.1f} images/s "
+        f"{std * 1000:.0f} ms/step = {64 / std:.1f} images/s; ours ({args.config}, {loop.loss} loss, "
+        f"{penalty}) {ours * 1000:.0f} ms/step = {64 / ours:.1f} images/s "
         f"({std / ours:.2f}x the standard DCGAN)",
         flush=True,
     )
