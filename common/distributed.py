@@ -101,6 +101,11 @@ def barrier(env: DistEnv) -> None:
         dist.barrier()
 
 
-def cleanup(env: DistEnv) -> None:
+def cleanup(env: DistEnv, finished: bool = True) -> None:
+    """Leave the process group. After a finished run every process first waits for the others: gloo
+    aborts a process whose peer closes a connection it is still reading. After an error it does not
+    wait, since a peer may be gone."""
     if env.enabled and dist.is_initialized():
+        if finished:
+            dist.barrier()
         dist.destroy_process_group()

@@ -137,8 +137,10 @@ def train_command(homework: str, cfg_cls: type[C], args: argparse.Namespace, tra
     run = start_run(homework, cfg_cls, args)
     try:
         train(run)
-    finally:
-        cleanup(run.env)
+    except BaseException:
+        cleanup(run.env, finished=False)
+        raise
+    cleanup(run.env)
     return 0
 
 

@@ -51,8 +51,10 @@ def _main(args: argparse.Namespace) -> int:
             train_rl(run)
         else:
             train_s2s(run)
-    finally:
-        cleanup(run.env)
+    except BaseException:
+        cleanup(run.env, finished=False)
+        raise
+    cleanup(run.env)
     return 0
 
 
