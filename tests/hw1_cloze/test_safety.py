@@ -95,6 +95,7 @@ def test_predict_writes_into_a_user_folder_and_reads_utf16(d, run):
         ("train.lr=-1", "config key 'train.lr' must be > 0, got -1"),
         ("train.epochs=-1", "config key 'train.epochs' must be > 0, got -1"),
         ("model.dropout=1.5", "config key 'model.dropout' must be < 1, got 1.5"),
+        ("train.init_vectors=no_such_skipgram.npz", "no_such_skipgram.npz: not a readable skip-gram model"),
     ],
 )
 def test_train_refuses_bad_values_before_writing(override, needle, sample, tmp_path, capsys):
