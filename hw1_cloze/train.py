@@ -77,23 +77,21 @@ def load_streams(run: Run[Config]) -> tuple[Corpus, np.ndarray, np.ndarray]:
 def init_embeddings(model: LSTMLanguageModel, path: str, itos: Sequence[str]) -> str:
     """Copy a skip-gram's word vectors into the (tied) embedding's first columns; returns a summary."""
     ids, rows = pretrained_rows(path, itos, model.cfg.emb, EMB_STD)
+    weight = model.embedding.weight
     with torch.no_grad():
-        model.embedding.weight[torch.from_numpy(ids), : rows.shape[1]] = torch.from_numpy(rows)
+        weight[torch.from_numpy(ids).to(weight.device), : rows.shape[1]] = torch.from_numpy(rows).to(weight)
     return f"embeddings of {len(ids):,} of {len(itos):,} words ({rows.shape[1]} of {model.cfg.emb} columns) from {path}"
 
 
-def build(cfg: Config, itos: Sequence[str], total_steps: int, device: torch.device) -> tuple[Learner, str]:
-    """The learner, and a line saying where the embeddings started from."""
-    model = LSTMLanguageModel(len(itos), cfg.model)
+def build(cfg: Config, vocab_size: int, total_steps: int, device: torch.device) -> Learner:
+    model = LSTMLanguageModel(vocab_size, cfg.model).to(device)
     train = cfg.train
-    origin = init_embeddings(model, train.init_vectors, itos) if train.init_vectors else "random embeddings"
-    model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=train.lr, fused=device.type in ("cpu", "cuda"))
     steps = max(1, total_steps)  # warm-up over warmup_steps, then a cosine decay to min_lr_ratio at the last step
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: lr_factor("cosine", s / steps, train.warmup_steps / steps, train.min_lr_ratio)
     )
-    return Learner(model, opt, sched), origin
+    return Learner(model, opt, sched)
 
 
 def restore(run: Run[Config], learner: Learner) -> LoopState:
@@ -172,10 +170,10 @@ def train_lm(run: Run[Config]) -> None:
         f"{corpus.meta['tokens']:,} tokens, vocabulary {len(corpus.vocab):,}; {len(stream):,} windows "
         f"of {train.batch_size}x{train.bptt} per epoch; {total:,} steps ({cfg.data.direction})"
     )
-    learner, origin = build(cfg, corpus.vocab.itos, total, device)
+    learner = build(cfg, len(corpus.vocab), total, device)
+    if run.resume_state is None and train.init_vectors:  # a resumed run has its own weights
+        run.say(init_embeddings(learner.model, train.init_vectors, corpus.vocab.itos))
     loop = restore(run, learner)
-    if run.resume_state is None:
-        run.say(origin)
     ddp = wrap_model(learner.model, env, device)
     budget, seen = TimeBudget(train.max_minutes, env), 0
     bar = progress(total=total, initial=loop.step, desc="train", unit="step", quiet=run.quiet or not env.is_main)

@@ -138,7 +138,7 @@ def test_learning_rate_warms_up_then_decays_to_the_floor_at_the_last_step():
         model=ModelConfig(emb=8, hidden=8, layers=1, cutoffs=[20]),
         train=TrainConfig(lr=1.0, warmup_steps=4, min_lr_ratio=0.1),
     )
-    learner, _ = build(cfg, [f"w{i}" for i in range(50)], total_steps=20, device=torch.device("cpu"))
+    learner = build(cfg, 50, total_steps=20, device=torch.device("cpu"))
     lrs = []
     for _ in range(21):
         lrs.append(learner.opt.param_groups[0]["lr"])

@@ -1,22 +1,25 @@
 """The skip-gram coherence scorer, the dev-tuned weights, and predict's default ensemble."""
 
 import math
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
+from common.checkpoint import load_checkpoint
 from common.errors import UserError
 from common.vocab import SPECIALS
-from hw1_cloze import ngram, predict, semantic
-from hw1_cloze.config import Config, TrainConfig
+from hw1_cloze import ngram, predict, semantic, train
+from hw1_cloze.config import Config
 from hw1_cloze.data import read_answers
 from hw1_cloze.ensemble import Member, write_ensemble
 from hw1_cloze.model import EMB_STD, ModelConfig
 from hw1_cloze.sample_data import make_sample
 from hw1_cloze.semantic import SkipGramScorer, save_model
-from hw1_cloze.train import build
+from hw1_cloze.train import build, init_embeddings
 from hw1_cloze.tune import fit_grid, fit_logit, grid_weights, tune_weights
+from tests.hw1_cloze.conftest import tiny_train_args
 
 
 @pytest.fixture(scope="module")
@@ -247,10 +250,10 @@ def test_lstm_embeddings_start_from_the_skipgram_vectors(skipgram, tmp_path):
     itos = [*SPECIALS, "never-seen-word", *reversed(words)]  # another order: matched by spelling
     cfg = Config(model=ModelConfig(emb=24, hidden=8, layers=1, cutoffs=[10]))
     torch.manual_seed(0)
-    plain, _ = build(cfg, itos, total_steps=5, device=torch.device("cpu"))
-    cfg.train.init_vectors = str(skipgram)
+    plain = build(cfg, len(itos), total_steps=5, device=torch.device("cpu"))
     torch.manual_seed(0)
-    learner, origin = build(cfg, itos, total_steps=5, device=torch.device("cpu"))
+    learner = build(cfg, len(itos), total_steps=5, device=torch.device("cpu"))
+    origin = init_embeddings(learner.model, str(skipgram), itos)
     assert "30 of 35 words (16 of 24 columns)" in origin
     emb, before = learner.model.embedding.weight.detach().numpy(), plain.model.embedding.weight.detach().numpy()
     rows = np.array([itos.index(w) for w in words])
@@ -269,6 +272,20 @@ def test_lstm_embeddings_start_from_the_skipgram_vectors(skipgram, tmp_path):
 def test_bad_init_vectors_file_is_a_user_error(tmp_path):
     bad = tmp_path / "not_a_model.npz"
     bad.write_bytes(b"garbage")
-    cfg = Config(model=ModelConfig(emb=8, hidden=8, layers=1, cutoffs=[10]), train=TrainConfig(init_vectors=str(bad)))
+    learner = build(Config(model=ModelConfig(emb=8, hidden=8, layers=1, cutoffs=[10])), 6, 5, torch.device("cpu"))
     with pytest.raises(UserError, match="not_a_model.npz: not a readable skip-gram model"):
-        build(cfg, [*SPECIALS, "a", "b"], total_steps=5, device=torch.device("cpu"))
+        init_embeddings(learner.model, str(bad), [*SPECIALS, "a", "b"])
+
+
+def test_training_starts_from_the_vectors_and_resumes_without_them(sample, skipgram, tmp_path):
+    vectors = tmp_path / "sg.npz"
+    shutil.copy(skipgram, vectors)
+    run = tmp_path / "run"
+    argv = tiny_train_args(run, sample, "train.max_steps=4", "train.eval_every=2", f"train.init_vectors={vectors}")
+    assert train.main(argv) == 0
+    vectors.unlink()  # a resumed run has its own weights: the skip-gram is not read again
+    assert (
+        train.main([*argv[:-3], "train.eval_every=2", f"train.init_vectors={vectors}", "train.max_steps=6", "--resume"])
+        == 0
+    )
+    assert load_checkpoint(run / "last.pt", "hw1_cloze")["step"] == 6
