@@ -168,7 +168,9 @@ def evaluate(out: Path, data: Path, args: argparse.Namespace) -> dict:
     scorers = {m.name: load_scorer(m, torch.device("cpu")) for m in members}
     _, valid = prepared.split(200000)
     ngram = scorers["ngram"].model if "ngram" in scorers else None
-    dev_sents, dev_answers = dev_questions(np.asarray(valid), prepared.vocab, n=questions, ngram=ngram, decoys=decoys)
+    dev_sents, dev_answers = dev_questions(
+        np.asarray(valid), prepared.vocab, n=questions, band=tuple(args.dev_band), ngram=ngram, decoys=decoys
+    )
     test_q = read_questions(data / "testing_data.csv")
     key = read_answers(data / "test_answer_public.csv")
     test_sents = candidate_sentences(test_q)

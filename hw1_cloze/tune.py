@@ -27,7 +27,7 @@ from common.runs import runs_root
 from hw1_cloze import HOMEWORK
 from hw1_cloze.ensemble import ENSEMBLE_FILE, FLAGS, KINDS, Member, find_members, load_scorer, write_ensemble
 from hw1_cloze.prepare import default_source, prepare_corpus
-from hw1_cloze.scoring import DECOYS, dev_questions
+from hw1_cloze.scoring import DECOYS, DEV_BAND, dev_questions
 
 
 @dataclass
@@ -125,14 +125,22 @@ def dev_record(tuned: Tuned, seed: int) -> dict:
     }
 
 
-def make_dev(corpus_source: str | None, n: int, seed: int, valid_tokens: int, ngram=None, decoys="sentence"):
+def make_dev(
+    corpus_source: str | None,
+    n: int,
+    seed: int,
+    valid_tokens: int,
+    ngram=None,
+    decoys="sentence",
+    band: tuple[int, int] = DEV_BAND,
+):
     """(sentences, answers) of ``n`` dev questions from the prepared corpus's held-out end."""
     source = corpus_source or default_source()
     if source is None:
         raise UserError("no corpus given and MLDS_DATA is not set")
     corpus = prepare_corpus(source, quiet=True)
     _, valid = corpus.split(valid_tokens)
-    return dev_questions(np.asarray(valid), corpus.vocab, n=n, seed=seed, ngram=ngram, decoys=decoys)
+    return dev_questions(np.asarray(valid), corpus.vocab, n=n, seed=seed, band=band, ngram=ngram, decoys=decoys)
 
 
 def _members(args: argparse.Namespace) -> list[Member]:
@@ -153,7 +161,9 @@ def _main(args: argparse.Namespace) -> int:
     ngram = next((s.model for m, s in zip(members, scorers) if m.name == "ngram"), None)
     if ngram is None:
         say("no n-gram member: dev decoys drawn at random among frequency neighbours (easier than the test)")
-    sentences, answers = make_dev(args.corpus, args.questions, args.seed, args.valid_tokens, ngram, args.decoys)
+    sentences, answers = make_dev(
+        args.corpus, args.questions, args.seed, args.valid_tokens, ngram, args.decoys, tuple(args.dev_band)
+    )
     if len(answers) < args.questions:
         say(f"only {len(answers)} dev questions could be made from the held-out tokens")
     scores = [s.score(sentences) for s in scorers]
@@ -178,6 +188,14 @@ def add_decoys_arg(p: argparse.ArgumentParser) -> None:
         default="sentence",
         help="dev decoys: the 4-gram's best fits on both sides of the blank (as MSR's), only those below the "
         "true word, or the best after the left context only",
+    )
+    p.add_argument(
+        "--dev-band",
+        nargs=2,
+        type=int,
+        default=list(DEV_BAND),
+        metavar=("LO", "HI"),
+        help="dev blanks are words of these vocabulary frequency ranks",
     )
 
 
