@@ -36,9 +36,9 @@ from hw1_cloze import HOMEWORK, predict  # noqa: E402
 from hw1_cloze.data import CHOICES, read_answers, read_questions  # noqa: E402
 from hw1_cloze.ensemble import KINDS, Member, load_scorer, write_ensemble  # noqa: E402
 from hw1_cloze.prepare import prepare_corpus  # noqa: E402
-from hw1_cloze.scoring import LSTMScorer, candidate_sentences, choose, dev_questions  # noqa: E402
+from hw1_cloze.scoring import LSTMScorer, candidate_sentences, choose  # noqa: E402
 from hw1_cloze.semantic import SkipGramScorer  # noqa: E402
-from hw1_cloze.tune import add_decoys_arg, dev_record, tune_weights  # noqa: E402
+from hw1_cloze.tune import add_decoys_arg, dev_record, make_dev, tune_weights  # noqa: E402
 
 LSTM_CONFIG = "hw1_cloze/configs/cpu.yaml"
 # sizes the cosine schedule to the budget: cpu.yaml on one thread ran 600 steps in 312 s with the other
@@ -163,14 +163,11 @@ class Judge:
 def evaluate(out: Path, data: Path, args: argparse.Namespace) -> dict:
     questions, threads, plot, decoys = args.questions, args.threads, args.plot, args.decoys
     torch.set_num_threads(threads)
-    prepared = prepare_corpus(data / "Holmes_Training_Data.tar.xz", quiet=True)
     members = [Member(k, p) for k, p in member_paths(out).items() if p.is_file()]
     scorers = {m.name: load_scorer(m, torch.device("cpu")) for m in members}
-    _, valid = prepared.split(200000)
     ngram = scorers["ngram"].model if "ngram" in scorers else None
-    dev_sents, dev_answers = dev_questions(
-        np.asarray(valid), prepared.vocab, n=questions, band=tuple(args.dev_band), ngram=ngram, decoys=decoys
-    )
+    corpus = str(data / "Holmes_Training_Data.tar.xz")
+    dev_sents, dev_answers = make_dev(corpus, questions, 0, 200000, ngram, decoys, tuple(args.dev_band))
     test_q = read_questions(data / "testing_data.csv")
     key = read_answers(data / "test_answer_public.csv")
     test_sents = candidate_sentences(test_q)
@@ -180,7 +177,7 @@ def evaluate(out: Path, data: Path, args: argparse.Namespace) -> dict:
         np.array([q.id in key for q in test_q]),
     )
     if "skipgram" in scorers and args.distance_grid:
-        report_distance_grid(member_paths(out)["skipgram"], dev_sents, dev_answers)
+        report_distance_grid(scorers["skipgram"], dev_sents, dev_answers)
     start = time.time()
     dev = {n: s.score(dev_sents) for n, s in scorers.items()}
     test = {n: s.score(test_sents) for n, s in scorers.items()}
@@ -233,13 +230,15 @@ def evaluate(out: Path, data: Path, args: argparse.Namespace) -> dict:
     return report
 
 
-def report_distance_grid(path: Path, dev_sents: list[list[str]], dev_answers: np.ndarray) -> None:
+def report_distance_grid(scorer: SkipGramScorer, dev_sents: list[list[str]], dev_answers: np.ndarray) -> None:
     """Dev accuracy of the skip-gram for each distance power (dev only: how the default was chosen)."""
+    kept = scorer.distance_power, scorer.rarity
     for rarity in (False, True):
         for power in np.arange(0, 2.01, 0.25):
-            scorer = SkipGramScorer(path, distance_power=float(power), rarity=rarity)
+            scorer.distance_power, scorer.rarity = float(power), rarity
             acc = float((choose([scorer.score(dev_sents)], [1]) == dev_answers).mean())
             print(f"skip-gram, rarity weights {rarity!s:5}, distance power {power:4.2f}: dev {acc:.4f}", flush=True)
+    scorer.distance_power, scorer.rarity = kept
 
 
 def numbered_checkpoints(run_dir: Path) -> list[tuple[Path, float]]:

@@ -14,10 +14,9 @@ import yaml
 
 from common.cli import train_parser
 from common.config import read_config_file
-from common.distributed import cleanup
 from common.errors import run_cli
 from common.runs import resume_dir
-from common.setup import start_run
+from common.setup import Run, train_command
 from hw4_chatbot import HOMEWORK
 from hw4_chatbot.config import Config
 from hw4_chatbot.rl import train_rl
@@ -44,18 +43,12 @@ def keep_rl_sections(args: argparse.Namespace) -> argparse.Namespace:
     return argparse.Namespace(**{**vars(args), "overrides": sections + list(args.overrides)})
 
 
+def train_chatbot(run: Run[Config]) -> None:
+    (train_rl if run.cfg.mode == "rl" else train_s2s)(run)
+
+
 def _main(args: argparse.Namespace) -> int:
-    run = start_run(HOMEWORK, Config, keep_rl_sections(args))
-    try:
-        if run.cfg.mode == "rl":
-            train_rl(run)
-        else:
-            train_s2s(run)
-    except BaseException:
-        cleanup(run.env, finished=False)
-        raise
-    cleanup(run.env)
-    return 0
+    return train_command(HOMEWORK, Config, keep_rl_sections(args), train_chatbot)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
