@@ -27,6 +27,7 @@ class ModelConfig:
     spectral_norm: bool = False  # on every discriminator layer
     d_batchnorm: bool = False  # BatchNorm mixes samples, which gradient penalties assume it does not
     mbstd_group: int = param(4, ge=0)  # minibatch standard deviation over groups of this many images (0: off)
+    aux_classifier: bool = False  # AC-GAN heads: D also names each image's hair and eye colour
 
 
 def _levels(image_size: int) -> int:
@@ -84,6 +85,10 @@ class Discriminator(nn.Module):
         self.psi = wrap(nn.Linear(dim, 1))
         self.hair_proj = wrap(nn.Embedding(n_hair, dim))
         self.eye_proj = wrap(nn.Embedding(n_eye, dim))
+        # Auxiliary classifier (Odena et al. 2017, as MakeGirlsMoe used it): hair and eye logits from
+        # the same features. Trained on real images only; the generator is asked to make them right.
+        self.classifier = wrap(nn.Linear(dim, n_hair + n_eye)) if cfg.aux_classifier else None
+        self.n_hair = n_hair
         self.apply(_dcgan_init)
         for emb in (self.hair_proj, self.eye_proj):
             nn.init.normal_(getattr(emb, "weight_orig", emb.weight), 0.0, 0.02)
@@ -104,13 +109,19 @@ class Discriminator(nn.Module):
         hair: torch.Tensor,
         eye: torch.Tensor,
         wrong: tuple[torch.Tensor, torch.Tensor] | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Scores under the given tags and, when ``wrong`` tags are given, under those (same features).
+    ) -> tuple[torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, torch.Tensor] | None]:
+        """Scores under the given tags; under the ``wrong`` tags when given (same features); and the
+        auxiliary classifier's (hair, eye) logits when the model has one.
 
         One call does everything so that DistributedDataParallel sees a single forward per step.
         """
         phi = self.phi(x)
-        return self.score(phi, hair, eye), (self.score(phi, *wrong) if wrong is not None else None)
+        wrong_scores = self.score(phi, *wrong) if wrong is not None else None
+        logits = None
+        if self.classifier is not None:
+            out = self.classifier(phi)
+            logits = (out[:, : self.n_hair], out[:, self.n_hair :])
+        return self.score(phi, hair, eye), wrong_scores, logits
 
 
 def minibatch_std(h: torch.Tensor, group: int) -> torch.Tensor:

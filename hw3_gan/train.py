@@ -57,6 +57,13 @@ def wrong_tags(hair: torch.Tensor, eye: torch.Tensor, n_hair: int, n_eye: int) -
     return torch.where(kind != 1, new_hair, hair), torch.where(kind != 0, new_eye, eye)
 
 
+def tag_loss(
+    hair_logits: torch.Tensor, eye_logits: torch.Tensor, hair: torch.Tensor, eye: torch.Tensor
+) -> torch.Tensor:
+    """The auxiliary classifier's cross-entropy on both tags (AC-GAN)."""
+    return F.cross_entropy(hair_logits.float(), hair) + F.cross_entropy(eye_logits.float(), eye)
+
+
 def d_loss(
     D: torch.nn.Module,
     real: torch.Tensor,
@@ -77,7 +84,7 @@ def d_loss(
     if penalise and cfg.penalty == "dragan":
         # DRAGAN (Kodali et al.): keep gradients near norm 1 in a noisy neighbourhood of the data.
         x_hat = (real + 0.5 * real.std() * torch.rand_like(real)).requires_grad_(True)
-        out, _ = D(x_hat, hair, eye)
+        out, _, _ = D(x_hat, hair, eye)
         (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
         pen = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
         real = real.detach()
@@ -85,7 +92,7 @@ def d_loss(
         real = real.detach().requires_grad_(True)
     x = diff_augment(torch.cat([real, fake]), cfg.augment)
     wrong = wrong_tags(hair, eye, n_hair, n_eye)
-    scores, wrong_scores = D(
+    scores, wrong_scores, logits = D(
         x, torch.cat([hair, hair]), torch.cat([eye, eye]), (torch.cat([wrong[0], hair]), torch.cat([wrong[1], eye]))
     )
     s_real, s_fake, s_wrong = scores[:b], scores[b:], wrong_scores[:b]
@@ -94,6 +101,11 @@ def d_loss(
     else:
         loss = F.softplus(-s_real).mean() + F.softplus(s_fake).mean() + cfg.wrong_weight * F.softplus(s_wrong).mean()
     stats = {"d_real": s_real.mean().item(), "d_fake": s_fake.mean().item(), "d_wrong": s_wrong.mean().item()}
+    if logits is not None:
+        # The classifier learns the tags from real images only: fakes would teach it the generator's errors.
+        aux = tag_loss(logits[0][:b], logits[1][:b], hair, eye)
+        loss = loss + cfg.aux_weight * aux
+        stats["d_aux"] = aux.item()
     if penalise and cfg.penalty == "r1":
         # R1 (Mescheder et al.): penalise the gradient on real data; reuses the forward above.
         (grad,) = torch.autograd.grad(s_real.float().sum(), real, create_graph=True)
@@ -118,9 +130,13 @@ def g_loss(
         z = z[: 2 * half]
         hair, eye = hair[:half].repeat(2), eye[:half].repeat(2)
     fake = G(z, hair, eye)
-    scores, _ = D(diff_augment(fake, cfg.augment), hair, eye)
+    scores, _, logits = D(diff_augment(fake, cfg.augment), hair, eye)
     loss = -scores.mean() if cfg.loss == "hinge" else F.softplus(-scores).mean()
     stats: dict = {}
+    if logits is not None:
+        aux = tag_loss(*logits, hair, eye)
+        loss = loss + cfg.aux_weight * aux
+        stats["g_aux"] = aux.item()
     if cfg.mode_seeking > 0 and half > 0:
         ratio = (fake[:half] - fake[half:]).abs().flatten(1).mean(1) / (z[:half] - z[half:]).abs().mean(1)
         loss = loss + cfg.mode_seeking / (ratio.float().mean() + 1e-5)

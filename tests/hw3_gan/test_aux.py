@@ -1,0 +1,77 @@
+"""The auxiliary tag classifier (configs/cpu60_ac.yaml): trained on real images only, and a tiny run learns."""
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+
+from common.checkpoint import load_checkpoint
+from common.config import load_config
+from hw3_gan import train
+from hw3_gan.config import Config, TrainConfig
+from hw3_gan.generate import TagSampler
+from hw3_gan.model import Discriminator, ModelConfig
+from hw3_gan.sample_data import write_sample_data
+
+from .conftest import CONFIGS, tiny_train_args
+from .test_train_generate import _judge
+
+
+def _disc() -> Discriminator:
+    torch.manual_seed(0)
+    return Discriminator(ModelConfig(image_size=16, ndf=8, aux_classifier=True), 12, 11)
+
+
+def test_the_discriminator_loss_adds_the_classifier_loss_on_real_images_only():
+    disc, cfg = _disc(), TrainConfig(penalty="none", wrong_weight=0.0)
+    real, fake = torch.randn(8, 3, 16, 16), torch.randn(8, 3, 16, 16)  # minibatch-std groups of 4 never mix them
+    hair, eye = torch.arange(8), torch.arange(8) + 3
+    torch.manual_seed(1)
+    with_aux, stats = train.d_loss(disc, real, fake, hair, eye, cfg, False, 12, 11)
+    torch.manual_seed(1)
+    without, _ = train.d_loss(disc, real, fake, hair, eye, dataclasses.replace(cfg, aux_weight=0.0), False, 12, 11)
+    disc.eval()  # the hand computation: cross-entropy of the real images' logits under their own tags
+    _, _, (h, e) = disc(real, hair, eye)
+    expected = F.cross_entropy(h, hair) + F.cross_entropy(e, eye)
+    assert abs(stats["d_aux"] - expected.item()) < 1e-5
+    assert abs((with_aux - without).item() - expected.item()) < 1e-5
+
+
+def test_without_the_switch_there_is_no_classifier():
+    disc = Discriminator(ModelConfig(image_size=16, ndf=8), 12, 11)
+    assert disc.classifier is None
+    assert (
+        disc(torch.randn(2, 3, 16, 16), torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long))[2] is None
+    )
+
+
+def test_tiny_gan_with_the_auxiliary_classifier_learns_colours(tmp_path):
+    folder = write_sample_data(tmp_path / "data", n=320)
+    run = tmp_path / "run"
+    assert (
+        train.main(
+            tiny_train_args(run, folder, "model.image_size=16", "model.aux_classifier=true", "train.max_steps=150")
+        )
+        == 0
+    )
+    state = load_checkpoint(run / "best.pt", "hw3_gan")
+    assert "classifier.weight" in state["models"]["D"]
+    hair_acc, eye_acc = _judge(TagSampler(state, torch.device("cpu")).gen)
+    assert hair_acc >= 0.9 and eye_acc >= 0.8, (hair_acc, eye_acc)
+
+
+def test_ac_config_is_cpu60_with_only_the_classifier_added():
+    base, ac = (dataclasses.asdict(load_config(Config, CONFIGS / n, [])) for n in ("cpu60.yaml", "cpu60_ac.yaml"))
+    assert ac["model"] == {**base["model"], "aux_classifier": True}
+    assert ac["train"] == {**base["train"], "aux_weight": 1.0}
+    assert {k: v for k, v in ac.items() if k not in ("model", "train")} == {
+        k: v for k, v in base.items() if k not in ("model", "train")
+    }
+
+
+def test_hinge_ac_config_is_the_hinge_config_with_only_the_classifier_added():
+    base, ac = (
+        dataclasses.asdict(load_config(Config, CONFIGS / n, [])) for n in ("cpu60_hinge.yaml", "cpu60_hinge_ac.yaml")
+    )
+    assert ac["model"] == {**base["model"], "aux_classifier": True}
+    assert ac["train"] == {**base["train"], "aux_weight": 1.0}
