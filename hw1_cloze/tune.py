@@ -1,7 +1,8 @@
 """Choose the ensemble's weights on dev questions: ``python -m hw1_cloze.tune``.
 
 Dev questions are made from the held-out end of the corpus with decoys drawn as the MSR decoys
-were (the words the 4-gram finds likeliest with the left and the right context of the blank), so
+were (the words the 4-gram finds likeliest with the left and the right context of the blank, and
+of those the ones used most like the true word, as MSR's judges kept only grammatical decoys), so
 they are as hard locally as the real ones. Two ways to weigh the members' log-probabilities are
 tried: a conditional logistic regression (the softmax over a question's five options of the
 weighted scores, weights kept >= 0) and a grid over every weight mix in steps of 0.05, any weight
@@ -27,7 +28,7 @@ from common.runs import runs_root
 from hw1_cloze import HOMEWORK
 from hw1_cloze.ensemble import ENSEMBLE_FILE, FLAGS, KINDS, Member, find_members, load_scorer, write_ensemble
 from hw1_cloze.prepare import default_source, prepare_corpus
-from hw1_cloze.scoring import DECOYS, DEV_BAND, dev_questions
+from hw1_cloze.scoring import DECOYS, DEV_BAND, dev_questions, syntax_vectors
 
 
 @dataclass
@@ -131,7 +132,7 @@ def make_dev(
     seed: int,
     valid_tokens: int,
     ngram=None,
-    decoys="sentence",
+    decoys="grammatical",
     band: tuple[int, int] = DEV_BAND,
 ):
     """(sentences, answers) of ``n`` dev questions from the prepared corpus's held-out end."""
@@ -139,8 +140,11 @@ def make_dev(
     if source is None:
         raise UserError("no corpus given and MLDS_DATA is not set")
     corpus = prepare_corpus(source, quiet=True)
-    _, valid = corpus.split(valid_tokens)
-    return dev_questions(np.asarray(valid), corpus.vocab, n=n, seed=seed, band=band, ngram=ngram, decoys=decoys)
+    train, valid = corpus.split(valid_tokens)
+    syntax = syntax_vectors(train, len(corpus.vocab)) if decoys == "grammatical" and ngram is not None else None
+    return dev_questions(
+        np.asarray(valid), corpus.vocab, n=n, seed=seed, band=band, ngram=ngram, decoys=decoys, syntax=syntax
+    )
 
 
 def _members(args: argparse.Namespace) -> list[Member]:
@@ -185,9 +189,10 @@ def add_decoys_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--decoys",
         choices=DECOYS,
-        default="sentence",
-        help="dev decoys: the 4-gram's best fits on both sides of the blank (as MSR's), only those below the "
-        "true word, or the best after the left context only",
+        default="grammatical",
+        help="dev decoys: the 4-gram's best fits on both sides of the blank that are used like the true word "
+        "(as MSR's judges kept grammatical ones), the best fits in any form, only those below the true word, "
+        "or the best after the left context only",
     )
     p.add_argument(
         "--dev-band",

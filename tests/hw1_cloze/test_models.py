@@ -64,7 +64,7 @@ def test_ngram_file_round_trip(tmp_path):
 
 def test_dev_questions_blank_exactly_one_word_with_five_different_options():
     from common.vocab import Vocab
-    from hw1_cloze.scoring import dev_questions
+    from hw1_cloze.scoring import dev_questions, syntax_vectors
 
     rng = np.random.default_rng(0)
     words = ["".join(t) for t in itertools.product("abcdefg", repeat=3)][:300]
@@ -75,8 +75,9 @@ def test_dev_questions_blank_exactly_one_word_with_five_different_options():
         stream += [vocab.eos_id] + [4 + (start + 7 * k) % 290 for k in range(12)]
     stream = np.array(stream + [vocab.eos_id])
     kn = KneserNey.build(stream, 3, len(vocab))
-    for model in (None, kn):
-        sents, answers = dev_questions(stream, vocab, n=30, band=(10, 300), ngram=model)
+    syntax = syntax_vectors(stream, len(vocab))
+    for model, decoys in ((None, "sentence"), (kn, "sentence"), (kn, "grammatical")):
+        sents, answers = dev_questions(stream, vocab, n=30, band=(10, 300), ngram=model, decoys=decoys, syntax=syntax)
         assert len(sents) == 5 * len(answers) == 150
         for q, answer in enumerate(answers):
             group = sents[5 * q : 5 * q + 5]
@@ -131,6 +132,35 @@ def test_dev_decoys_fit_the_right_context_and_never_beat_the_true_word():
     for mode in ("sentence", "below"):  # both sides: dog is among the worst fits
         assert "dog" not in chosen[mode] and chosen[mode] <= {"boy", *others}
     assert "boy" in chosen["sentence"] and "boy" not in chosen["below"]
+
+
+def test_syntax_vectors_are_hellinger_affinities_of_neighbour_distributions():
+    from hw1_cloze.scoring import syntax_vectors
+
+    # context 3: neighbours 0, 1 and 2 are their own buckets, every other id shares the fourth
+    stream = np.array([0, 1, 5, 2, 0, 1, 6, 2, 0, 7, 9, 0, 1, 8, 2, 0, 8, 2, 0])
+    v = syntax_vectors(stream, 10, context=3)
+    assert v.shape == (10, 8)
+    assert np.isclose(v[5] @ v[6], 1.0)  # both between 1 and 2
+    assert np.isclose(v[5] @ v[7], 0.0)  # after 0, before another word
+    assert np.isclose(v[5] @ v[8], (1 / np.sqrt(2) + 1) / 2)  # after 1 or 0 half the time each, before 2
+
+
+def test_grammatical_decoys_are_the_pool_words_used_most_like_the_true_word():
+    from hw1_cloze.scoring import SYNTAX_POOL, dev_questions
+
+    vocab, kn, held_out, others = _cloze_fixture()
+    band = (min(vocab.stoi[w] for w in ["man", "dog", "boy", *others]), len(vocab))
+    alike = ["boy", *others[3::4][: SYNTAX_POOL - 1]]  # all in the n-gram's pool of 20
+    syntax = np.eye(len(vocab))
+    for w in alike:
+        syntax[vocab.stoi[w]] = syntax[vocab.stoi["man"]]
+    sents, answers = dev_questions(held_out, vocab, n=40, band=band, ngram=kn, decoys="grammatical", syntax=syntax)
+    assert len(answers) == 40
+    decoys = {s[5] for s in sents} - {"man"}
+    assert decoys <= set(alike) and len(decoys) == SYNTAX_POOL
+    with pytest.raises(ValueError, match="syntax"):
+        dev_questions(held_out, vocab, n=1, band=band, ngram=kn, decoys="grammatical")
 
 
 def test_learning_rate_warms_up_then_decays_to_the_floor_at_the_last_step():
