@@ -1,8 +1,9 @@
 """Train the conditional GAN: ``python -m hw3_gan.train --config hw3_gan/configs/default.yaml``.
 
 One step: the discriminator learns real-with-its-tags → real, fake → fake and real-with-wrong-tags
-→ fake (non-saturating loss, lazy R1 or DRAGAN penalty); then the generator learns to be scored
-real under the tags it was asked for. An EMA copy of the generator is what samples are drawn from.
+→ fake (non-saturating loss, lazy R1 or DRAGAN penalty) and, with ``model.aux_classifier``, to name
+the real images' tags; then the generator learns to be scored real (and named right) under the tags
+it was asked for. An EMA copy of the generator is what samples are drawn from.
 """
 
 from __future__ import annotations
