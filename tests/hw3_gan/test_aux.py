@@ -67,4 +67,3 @@ def test_ac_config_is_cpu60_with_only_the_classifier_added():
     assert {k: v for k, v in ac.items() if k not in ("model", "train")} == {
         k: v for k, v in base.items() if k not in ("model", "train")
     }
-
