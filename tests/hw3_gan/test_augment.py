@@ -56,7 +56,7 @@ class Spy(torch.nn.Module):
     def forward(self, x, hair, eye, wrong=None):
         self.seen.append(x.detach())
         s = x.mean((1, 2, 3))
-        return s, (s if wrong is not None else None)
+        return s, (s if wrong is not None else None), None  # no auxiliary classifier
 
 
 def test_both_players_see_augmented_real_and_fake_images():

@@ -117,7 +117,7 @@ def test_mode_seeking_term_punishes_noise_blind_generators():
 
     class Critic(torch.nn.Module):
         def forward(self, x, hair, eye):
-            return x.mean((1, 2, 3)), None
+            return x.mean((1, 2, 3)), None, None
 
     z, tags = torch.randn(8, 4), torch.arange(8) % 3
     cfg = TrainConfig(mode_seeking=0.5)
