@@ -24,6 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common_bench import machine_line  # noqa: E402
+from benchmarks.hw1_cloze import member_paths  # noqa: E402
 from common.runs import data_root  # noqa: E402
 from hw1_cloze import scoring  # noqa: E402
 from hw1_cloze.data import CHOICES, read_answers, read_questions  # noqa: E402
@@ -31,7 +32,6 @@ from hw1_cloze.ensemble import Member, load_scorer  # noqa: E402
 from hw1_cloze.prepare import prepare_corpus  # noqa: E402
 
 ENDINGS = ("ing", "ed", "ly", "s")
-MEMBERS = {"forward": "forward/best.pt", "backward": "backward/best.pt", "ngram": "kn4.npz", "skipgram": "skipgram.npz"}
 
 
 def ending(word: str) -> str:
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     share = alike([q.options for q in test_q]).mean()
     print(f"test, options only ({len(test_q)} questions): all five end alike {share:.3f}")
 
-    scorers = {k: load_scorer(Member(k, args.members / v), torch.device("cpu")) for k, v in MEMBERS.items()}
+    scorers = {k: load_scorer(Member(k, path), torch.device("cpu")) for k, path in member_paths(args.members).items()}
     corpus = prepare_corpus(str(data / "Holmes_Training_Data.tar.xz"), quiet=True)
     train, valid = corpus.split(200000)
     syntax = scoring.syntax_vectors(train, len(corpus.vocab))

@@ -210,7 +210,7 @@ def dev_questions(
         )
         if ngram is not None:
             seq = np.concatenate([[vocab.eos_id], sent, [vocab.eos_id]])
-            near = pick_decoys(ngram, seq, pos + 1, near, "sentence" if decoys == "grammatical" else decoys)
+            near = pick_decoys(ngram, seq, pos + 1, near, decoys)  # "grammatical" ranks as "sentence" does
             if decoys == "grammatical" and len(near):
                 near = near[np.argsort(-(syntax[near] @ syntax[word]), kind="stable")[:syntax_pool]]
         if len(near) < 4:
