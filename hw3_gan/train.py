@@ -9,6 +9,7 @@ it was asked for. An EMA copy of the generator is what samples are drawn from.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -59,10 +60,19 @@ def wrong_tags(hair: torch.Tensor, eye: torch.Tensor, n_hair: int, n_eye: int) -
 
 
 def tag_loss(
-    hair_logits: torch.Tensor, eye_logits: torch.Tensor, hair: torch.Tensor, eye: torch.Tensor
+    hair_logits: torch.Tensor, eye_logits: torch.Tensor, hair: torch.Tensor, eye: torch.Tensor, confident: float = 0.0
 ) -> torch.Tensor:
-    """The auxiliary classifier's cross-entropy on both tags (AC-GAN)."""
-    return F.cross_entropy(hair_logits.float(), hair) + F.cross_entropy(eye_logits.float(), eye)
+    """The auxiliary classifier's cross-entropy on both tags (AC-GAN).
+
+    With ``confident`` p > 0, a tag the head already names with probability at least p adds no
+    gradient (its cross-entropy is held at -log p): the generator is told to draw the asked colour,
+    not to draw every image as the most typical one of it.
+    """
+    floor = -math.log(confident) if confident > 0 else 0.0
+    return sum(
+        F.cross_entropy(logits.float(), tags, reduction="none").clamp(min=floor).mean()
+        for logits, tags in ((hair_logits, hair), (eye_logits, eye))
+    )
 
 
 def d_loss(
@@ -135,7 +145,7 @@ def g_loss(
     loss = -scores.mean() if cfg.loss == "hinge" else F.softplus(-scores).mean()
     stats: dict = {}
     if logits is not None:
-        aux = tag_loss(*logits, hair, eye)
+        aux = tag_loss(*logits, hair, eye, cfg.aux_confident)
         loss = loss + cfg.aux_weight * aux
         stats["g_aux"] = aux.item()
     if cfg.mode_seeking > 0 and half > 0:

@@ -1,6 +1,7 @@
 """The auxiliary tag classifier (configs/cpu60_ac.yaml): trained on real images only, and a tiny run learns."""
 
 import dataclasses
+import math
 
 import torch
 import torch.nn.functional as F
@@ -67,3 +68,19 @@ def test_ac_config_is_cpu60_with_only_the_classifier_added():
     assert {k: v for k, v in ac.items() if k not in ("model", "train")} == {
         k: v for k, v in base.items() if k not in ("model", "train")
     }
+
+
+def test_a_confident_tag_adds_no_generator_gradient():
+    # hair: the head gives the asked colour 0.8 (confident at 0.5) and 0.2 (not); eye: 0.25 each.
+    hair_logits = torch.log(torch.tensor([[0.8, 0.2], [0.8, 0.2]])).requires_grad_(True)
+    eye_logits = torch.zeros(2, 4, requires_grad=True)
+    hair, eye = torch.tensor([0, 1]), torch.tensor([0, 3])
+    loss = train.tag_loss(hair_logits, eye_logits, hair, eye, confident=0.5)
+    # hand computed: hair max(-log 0.8, -log 0.5) and -log 0.2, eye -log 0.25 twice, each tag's mean
+    expected = (math.log(2) - math.log(0.2)) / 2 - math.log(0.25)
+    assert abs(loss.item() - expected) < 1e-6
+    loss.backward()
+    assert hair_logits.grad[0].abs().max() == 0 and hair_logits.grad[1].abs().max() > 0
+    assert eye_logits.grad.abs().min() > 0
+    plain = train.tag_loss(hair_logits, eye_logits, hair, eye)
+    assert abs(plain.item() - (-math.log(0.8) - math.log(0.2)) / 2 + math.log(0.25)) < 1e-6
