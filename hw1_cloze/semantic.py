@@ -39,8 +39,8 @@ from hw1_cloze.prepare import load_corpus
 class SkipGramConfig:
     dim: int = 200
     window: int = 10
-    epochs: int = 5
-    sample: float = 1e-3  # frequent-word subsampling threshold (Mikolov et al. 2013)
+    epochs: int = 10
+    sample: float = 1e-4  # frequent-word subsampling threshold (Mikolov et al. 2013 used 1e-3)
     alpha: float = 0.025
     workers: int = 2  # gensim threads
     words_only: bool = True  # drop punctuation from training and from the scored context
