@@ -65,8 +65,8 @@ def tag_loss(
     """The auxiliary classifier's cross-entropy on both tags (AC-GAN).
 
     With ``confident`` p > 0, a tag the head already names with probability at least p adds no
-    gradient (its cross-entropy is held at -log p): the generator is told to draw the asked colour,
-    not to draw every image as the most typical one of it.
+    gradient (its cross-entropy is held at -log p), so the generator is not pushed on towards the
+    most typical image of a colour. A 24-minute try did not regain variety with it (docs/RESULTS.md).
     """
     floor = -math.log(confident) if confident > 0 else 0.0
     return sum(
