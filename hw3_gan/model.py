@@ -109,9 +109,11 @@ class Discriminator(nn.Module):
         hair: torch.Tensor,
         eye: torch.Tensor,
         wrong: tuple[torch.Tensor, torch.Tensor] | None = None,
+        detach_head: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, torch.Tensor] | None]:
         """Scores under the given tags; under the ``wrong`` tags when given (same features); and the
-        auxiliary classifier's (hair, eye) logits when the model has one.
+        auxiliary classifier's (hair, eye) logits when the model has one, read from features that
+        pass it no gradient when ``detach_head``.
 
         One call does everything so that DistributedDataParallel sees a single forward per step.
         """
@@ -119,7 +121,7 @@ class Discriminator(nn.Module):
         wrong_scores = self.score(phi, *wrong) if wrong is not None else None
         logits = None
         if self.classifier is not None:
-            out = self.classifier(phi)
+            out = self.classifier(phi.detach() if detach_head else phi)
             logits = (out[:, : self.n_hair], out[:, self.n_hair :])
         return self.score(phi, hair, eye), wrong_scores, logits
 

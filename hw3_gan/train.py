@@ -104,7 +104,11 @@ def d_loss(
     x = diff_augment(torch.cat([real, fake]), cfg.augment)
     wrong = wrong_tags(hair, eye, n_hair, n_eye)
     scores, wrong_scores, logits = D(
-        x, torch.cat([hair, hair]), torch.cat([eye, eye]), (torch.cat([wrong[0], hair]), torch.cat([wrong[1], eye]))
+        x,
+        torch.cat([hair, hair]),
+        torch.cat([eye, eye]),
+        (torch.cat([wrong[0], hair]), torch.cat([wrong[1], eye])),
+        detach_head=not cfg.aux_features,
     )
     s_real, s_fake, s_wrong = scores[:b], scores[b:], wrong_scores[:b]
     if cfg.loss == "hinge":
@@ -114,6 +118,7 @@ def d_loss(
     stats = {"d_real": s_real.mean().item(), "d_fake": s_fake.mean().item(), "d_wrong": s_wrong.mean().item()}
     if logits is not None:
         # The classifier learns the tags from real images only: fakes would teach it the generator's errors.
+        # Without train.aux_features it learns them on the features as the realness loss shapes them.
         aux = tag_loss(logits[0][:b], logits[1][:b], hair, eye)
         loss = loss + cfg.aux_weight * aux
         stats["d_aux"] = aux.item()

@@ -84,3 +84,25 @@ def test_a_confident_tag_adds_no_generator_gradient():
     assert eye_logits.grad.abs().min() > 0
     plain = train.tag_loss(hair_logits, eye_logits, hair, eye)
     assert abs(plain.item() - (-math.log(0.8) - math.log(0.2)) / 2 + math.log(0.25)) < 1e-6
+
+
+def test_without_aux_features_the_classifier_loss_trains_the_head_not_the_shared_features():
+    real, fake = torch.randn(8, 3, 16, 16), torch.randn(8, 3, 16, 16)
+    hair, eye = torch.arange(8), torch.arange(8) + 3
+    grads = {}
+    for shared in (True, False):
+        disc = _disc()
+        cfg = TrainConfig(penalty="none", wrong_weight=0.0, aux_features=shared)
+        torch.manual_seed(1)
+        with_aux, _ = train.d_loss(disc, real, fake, hair, eye, cfg, False, 12, 11)
+        torch.manual_seed(1)
+        without, _ = train.d_loss(disc, real, fake, hair, eye, dataclasses.replace(cfg, aux_weight=0.0), False, 12, 11)
+        (with_aux - without).backward()  # the classifier term alone
+        grads[shared] = (disc.features[0].weight.grad.abs().max().item(), disc.classifier.weight.grad.abs().max().item())
+    assert grads[True][0] > 0 and grads[False][0] == 0  # the trunk: shaped by the head only when shared
+    assert grads[False][1] > 0 and abs(grads[False][1] - grads[True][1]) < 1e-6  # the head learns the same either way
+    # the generator's side is unchanged: its classifier loss still reaches the images through the trunk
+    images = torch.randn(4, 3, 16, 16, requires_grad=True)
+    _, _, logits = _disc()(images, hair[:4], eye[:4])
+    train.tag_loss(*logits, hair[:4], eye[:4]).backward()
+    assert images.grad.abs().max() > 0
