@@ -98,7 +98,8 @@ def test_without_aux_features_the_classifier_loss_trains_the_head_not_the_shared
         torch.manual_seed(1)
         without, _ = train.d_loss(disc, real, fake, hair, eye, dataclasses.replace(cfg, aux_weight=0.0), False, 12, 11)
         (with_aux - without).backward()  # the classifier term alone
-        grads[shared] = (disc.features[0].weight.grad.abs().max().item(), disc.classifier.weight.grad.abs().max().item())
+        trunk, head = disc.features[0].weight.grad, disc.classifier.weight.grad
+        grads[shared] = (trunk.abs().max().item(), head.abs().max().item())
     assert grads[True][0] > 0 and grads[False][0] == 0  # the trunk: shaped by the head only when shared
     assert grads[False][1] > 0 and abs(grads[False][1] - grads[True][1]) < 1e-6  # the head learns the same either way
     # the generator's side is unchanged: its classifier loss still reaches the images through the trunk
