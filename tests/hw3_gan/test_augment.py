@@ -53,7 +53,7 @@ class Spy(torch.nn.Module):
         super().__init__()
         self.seen = []
 
-    def forward(self, x, hair, eye, wrong=None):
+    def forward(self, x, hair, eye, wrong=None, detach_head=False):
         self.seen.append(x.detach())
         s = x.mean((1, 2, 3))
         return s, (s if wrong is not None else None), None  # no auxiliary classifier
