@@ -28,6 +28,7 @@ class ModelConfig:
     d_batchnorm: bool = False  # BatchNorm mixes samples, which gradient penalties assume it does not
     mbstd_group: int = param(4, ge=0)  # minibatch standard deviation over groups of this many images (0: off)
     aux_classifier: bool = False  # AC-GAN heads: D also names each image's hair and eye colour
+    aux_twin: bool = False  # TAC-GAN: a twin head names the generated images' tags (needs aux_classifier)
 
 
 def _levels(image_size: int) -> int:
@@ -88,6 +89,10 @@ class Discriminator(nn.Module):
         # Auxiliary classifier (Odena et al. 2017, as MakeGirlsMoe used it): hair and eye logits from
         # the same features. Trained on real images only; the generator is asked to make them right.
         self.classifier = wrap(nn.Linear(dim, n_hair + n_eye)) if cfg.aux_classifier else None
+        # Twin classifier (TAC-GAN, Gong et al. 2019): the same task on generated images only.
+        if cfg.aux_twin and not cfg.aux_classifier:
+            raise ValueError("model.aux_twin needs model.aux_classifier")
+        self.twin = wrap(nn.Linear(dim, n_hair + n_eye)) if cfg.aux_twin else None
         self.n_hair = n_hair
         self.apply(_dcgan_init)
         for emb in (self.hair_proj, self.eye_proj):
@@ -110,10 +115,11 @@ class Discriminator(nn.Module):
         eye: torch.Tensor,
         wrong: tuple[torch.Tensor, torch.Tensor] | None = None,
         detach_head: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, torch.Tensor] | None]:
+    ) -> tuple[torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, ...] | None]:
         """Scores under the given tags; under the ``wrong`` tags when given (same features); and the
-        auxiliary classifier's (hair, eye) logits when the model has one, read from features that
-        pass it no gradient when ``detach_head``.
+        auxiliary classifier's (hair, eye) logits when the model has one, followed by the twin's
+        (hair, eye) logits when it has that too, read from features that pass the heads no gradient
+        when ``detach_head``.
 
         One call does everything so that DistributedDataParallel sees a single forward per step.
         """
@@ -121,8 +127,9 @@ class Discriminator(nn.Module):
         wrong_scores = self.score(phi, *wrong) if wrong is not None else None
         logits = None
         if self.classifier is not None:
-            out = self.classifier(phi.detach() if detach_head else phi)
-            logits = (out[:, : self.n_hair], out[:, self.n_hair :])
+            feats = phi.detach() if detach_head else phi
+            heads = [head(feats) for head in (self.classifier, self.twin) if head is not None]
+            logits = tuple(part for out in heads for part in (out[:, : self.n_hair], out[:, self.n_hair :]))
         return self.score(phi, hair, eye), wrong_scores, logits
 
 

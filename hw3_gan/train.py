@@ -2,8 +2,9 @@
 
 One step: the discriminator learns real-with-its-tags → real, fake → fake and real-with-wrong-tags
 → fake (non-saturating loss, lazy R1 or DRAGAN penalty) and, with ``model.aux_classifier``, to name
-the real images' tags; then the generator learns to be scored real (and named right) under the tags
-it was asked for. An EMA copy of the generator is what samples are drawn from.
+the real images' tags (with ``model.aux_twin``, a twin head names the generated images' asked tags);
+then the generator learns to be scored real (and named right, and not easily by the twin) under the
+tags it was asked for. An EMA copy of the generator is what samples are drawn from.
 """
 
 from __future__ import annotations
@@ -122,6 +123,11 @@ def d_loss(
         aux = tag_loss(logits[0][:b], logits[1][:b], hair, eye)
         loss = loss + cfg.aux_weight * aux
         stats["d_aux"] = aux.item()
+    if logits is not None and len(logits) == 4:
+        # TAC-GAN's twin learns the tags the generator was asked for, from its images only.
+        twin = tag_loss(logits[2][b:], logits[3][b:], hair, eye)
+        loss = loss + cfg.aux_weight * twin
+        stats["d_twin"] = twin.item()
     if penalise and cfg.penalty == "r1":
         # R1 (Mescheder et al.): penalise the gradient on real data; reuses the forward above.
         (grad,) = torch.autograd.grad(s_real.float().sum(), real, create_graph=True)
@@ -150,9 +156,16 @@ def g_loss(
     loss = -scores.mean() if cfg.loss == "hinge" else F.softplus(-scores).mean()
     stats: dict = {}
     if logits is not None:
-        aux = tag_loss(*logits, hair, eye, cfg.aux_confident)
+        aux = tag_loss(*logits[:2], hair, eye, cfg.aux_confident)
         loss = loss + cfg.aux_weight * aux
         stats["g_aux"] = aux.item()
+    if logits is not None and len(logits) == 4:
+        # TAC-GAN: minimising the real-trained head's loss alone also lowers the conditional entropy
+        # of the images (each drawn as its colours' most typical one); raising the twin's loss,
+        # which names the generator's own images, cancels that term (Gong et al. 2019).
+        twin = tag_loss(*logits[2:], hair, eye)
+        loss = loss - cfg.aux_weight * twin
+        stats["g_twin"] = twin.item()
     if cfg.mode_seeking > 0 and half > 0:
         ratio = (fake[:half] - fake[half:]).abs().flatten(1).mean(1) / (z[:half] - z[half:]).abs().mean(1)
         loss = loss + cfg.mode_seeking / (ratio.float().mean() + 1e-5)

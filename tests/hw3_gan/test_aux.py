@@ -3,6 +3,7 @@
 import dataclasses
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -107,3 +108,44 @@ def test_without_aux_features_the_classifier_loss_trains_the_head_not_the_shared
     _, _, logits = _disc()(images, hair[:4], eye[:4])
     train.tag_loss(*logits, hair[:4], eye[:4]).backward()
     assert images.grad.abs().max() > 0
+
+
+def _twin_disc() -> Discriminator:
+    torch.manual_seed(0)
+    return Discriminator(ModelConfig(image_size=16, ndf=8, aux_classifier=True, aux_twin=True), 12, 11)
+
+
+def test_the_twin_classifier_learns_the_generated_images_asked_tags():
+    disc, cfg = _twin_disc(), TrainConfig(penalty="none", wrong_weight=0.0, aux_weight=0.5)
+    real, fake = torch.randn(8, 3, 16, 16), torch.randn(8, 3, 16, 16)
+    hair, eye = torch.arange(8), torch.arange(8) + 3
+    loss, stats = train.d_loss(disc, real, fake, hair, eye, cfg, False, 12, 11)
+    disc.eval()  # by hand: the twin's logits for the fakes, the classifier's for the reals
+    _, _, (h, e, _, _) = disc(real, hair, eye)
+    _, _, (_, _, th, te) = disc(fake, hair, eye)
+    aux, twin = F.cross_entropy(h, hair) + F.cross_entropy(e, eye), F.cross_entropy(th, hair) + F.cross_entropy(te, eye)
+    assert abs(stats["d_aux"] - aux.item()) < 1e-5 and abs(stats["d_twin"] - twin.item()) < 1e-5
+    without, _ = train.d_loss(disc, real, fake, hair, eye, dataclasses.replace(cfg, aux_weight=0.0), False, 12, 11)
+    assert abs((loss - without).item() - 0.5 * (aux + twin).item()) < 1e-4  # both heads, at the weight
+
+
+def test_the_generator_is_pushed_away_from_the_twin_and_towards_the_classifier():
+    disc, gen_cfg = _twin_disc(), TrainConfig(aux_weight=0.5, mode_seeking=0.0)
+    torch.manual_seed(2)
+    z, hair, eye = torch.randn(4, 8), torch.tensor([0, 1, 2, 3]), torch.tensor([4, 5, 6, 7])
+    images = torch.randn(4, 3, 16, 16)
+
+    def gen(z, hair, eye):
+        return images + 0 * z.sum()
+
+    loss, stats = train.g_loss(gen, disc, z, hair, eye, gen_cfg)
+    _, _, (h, e, th, te) = disc(images, hair, eye)
+    aux, twin = F.cross_entropy(h, hair) + F.cross_entropy(e, eye), F.cross_entropy(th, hair) + F.cross_entropy(te, eye)
+    assert abs(stats["g_aux"] - aux.item()) < 1e-5 and abs(stats["g_twin"] - twin.item()) < 1e-5
+    plain, _ = train.g_loss(gen, disc, z, hair, eye, dataclasses.replace(gen_cfg, aux_weight=0.0))
+    assert abs((loss - plain).item() - 0.5 * (aux - twin).item()) < 1e-4
+
+
+def test_a_twin_needs_the_classifier():
+    with pytest.raises(ValueError, match="aux_twin needs model.aux_classifier"):
+        Discriminator(ModelConfig(image_size=16, ndf=8, aux_twin=True), 12, 11)
