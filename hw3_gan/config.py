@@ -33,6 +33,7 @@ class TrainConfig:
     wrong_weight: float = param(0.5, ge=0)  # real images paired with wrong tags count as fakes
     aux_weight: float = param(1.0, ge=0)  # the auxiliary tag classifier's loss, with model.aux_classifier
     aux_features: bool = True  # the classifier's loss on real images also trains D's shared features
+    twin_share: float = param(1.0, ge=0)  # with model.aux_twin, G raises the twin's loss at this share of aux_weight
     aux_confident: float = param(0.0, ge=0, lt=1)  # G's classifier loss stops for a tag named with this probability
     mode_seeking: float = param(1.0, ge=0)  # weight of the mode-seeking term against conditional mode collapse (0: off)
     augment: list[Literal["translation", "cutout"]] = param(default_factory=list)  # DiffAugment on D's inputs

@@ -162,9 +162,10 @@ def g_loss(
     if logits is not None and len(logits) == 4:
         # TAC-GAN: minimising the real-trained head's loss alone also lowers the conditional entropy
         # of the images (each drawn as its colours' most typical one); raising the twin's loss,
-        # which names the generator's own images, cancels that term (Gong et al. 2019).
+        # which names the generator's own images, cancels that term (Gong et al. 2019); a share
+        # below 1 cancels part of it.
         twin = tag_loss(*logits[2:], hair, eye)
-        loss = loss - cfg.aux_weight * twin
+        loss = loss - cfg.twin_share * cfg.aux_weight * twin
         stats["g_twin"] = twin.item()
     if cfg.mode_seeking > 0 and half > 0:
         ratio = (fake[:half] - fake[half:]).abs().flatten(1).mean(1) / (z[:half] - z[half:]).abs().mean(1)

@@ -129,8 +129,9 @@ def test_the_twin_classifier_learns_the_generated_images_asked_tags():
     assert abs((loss - without).item() - 0.5 * (aux + twin).item()) < 1e-4  # both heads, at the weight
 
 
-def test_the_generator_is_pushed_away_from_the_twin_and_towards_the_classifier():
-    disc, gen_cfg = _twin_disc(), TrainConfig(aux_weight=0.5, mode_seeking=0.0)
+@pytest.mark.parametrize("share", [1.0, 0.5])
+def test_the_generator_is_pushed_away_from_the_twin_and_towards_the_classifier(share):
+    disc, gen_cfg = _twin_disc(), TrainConfig(aux_weight=0.5, twin_share=share, mode_seeking=0.0)
     torch.manual_seed(2)
     z, hair, eye = torch.randn(4, 8), torch.tensor([0, 1, 2, 3]), torch.tensor([4, 5, 6, 7])
     images = torch.randn(4, 3, 16, 16)
@@ -143,7 +144,7 @@ def test_the_generator_is_pushed_away_from_the_twin_and_towards_the_classifier()
     aux, twin = F.cross_entropy(h, hair) + F.cross_entropy(e, eye), F.cross_entropy(th, hair) + F.cross_entropy(te, eye)
     assert abs(stats["g_aux"] - aux.item()) < 1e-5 and abs(stats["g_twin"] - twin.item()) < 1e-5
     plain, _ = train.g_loss(gen, disc, z, hair, eye, dataclasses.replace(gen_cfg, aux_weight=0.0))
-    assert abs((loss - plain).item() - 0.5 * (aux - twin).item()) < 1e-4
+    assert abs((loss - plain).item() - 0.5 * (aux - share * twin).item()) < 1e-4
 
 
 def test_a_twin_needs_the_classifier():
