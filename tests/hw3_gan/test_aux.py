@@ -135,10 +135,7 @@ def test_the_generator_is_pushed_away_from_the_twin_and_towards_the_classifier(s
     torch.manual_seed(2)
     z, hair, eye = torch.randn(4, 8), torch.tensor([0, 1, 2, 3]), torch.tensor([4, 5, 6, 7])
     images = torch.randn(4, 3, 16, 16)
-
-    def gen(z, hair, eye):
-        return images + 0 * z.sum()
-
+    gen = lambda z, hair, eye: images  # noqa: E731  (a generator whose images are known)
     loss, stats = train.g_loss(gen, disc, z, hair, eye, gen_cfg)
     _, _, (h, e, th, te) = disc(images, hair, eye)
     aux, twin = F.cross_entropy(h, hair) + F.cross_entropy(e, eye), F.cross_entropy(th, hair) + F.cross_entropy(te, eye)
