@@ -3,7 +3,8 @@ dev questions, the test answered, each member's and the ensemble's accuracy prin
 
     python benchmarks/hw1_cloze.py --minutes 60 --out benchmarks/out/hw1
 
-How a 2-core CPU's budget is split: the 4-gram first (seconds, one process), then the skip-gram
+How a 2-core CPU's budget is split: the 4-gram and the co-occurrence index first (seconds to a
+minute, one process each), then the skip-gram
 with 2 worker threads (both cores, 7-15 minutes), then the forward and backward LSTMs side by
 side, one process per core with 1 thread each, their embeddings started from the skip-gram's word
 vectors (``--random-embeddings``: not), for what is left less a reserve for their last validation
@@ -33,11 +34,12 @@ from common.checkpoint import load_checkpoint  # noqa: E402
 from common.metrics import read_metrics  # noqa: E402
 from common.plot import plot_curves  # noqa: E402
 from hw1_cloze import HOMEWORK, predict  # noqa: E402
+from hw1_cloze.cooc import CoocScorer  # noqa: E402
 from hw1_cloze.data import CHOICES, read_answers, read_questions  # noqa: E402
 from hw1_cloze.ensemble import KINDS, Member, load_scorer, write_ensemble  # noqa: E402
 from hw1_cloze.prepare import prepare_corpus  # noqa: E402
 from hw1_cloze.scoring import LSTMScorer, candidate_sentences, choose  # noqa: E402
-from hw1_cloze.semantic import SkipGramScorer  # noqa: E402
+from hw1_cloze.semantic import SkipGramScorer, blank_parts  # noqa: E402
 from hw1_cloze.tune import add_decoys_arg, dev_record, make_dev, tune_weights  # noqa: E402
 
 LSTM_CONFIG = "hw1_cloze/configs/cpu.yaml"
@@ -55,17 +57,22 @@ def member_paths(out: Path) -> dict[str, Path]:
         "backward": out / "backward" / "best.pt",
         "ngram": out / "kn4.npz",
         "skipgram": out / "skipgram.npz",
+        "cooc": out / "cooc.npz",
     }
 
 
 def train_members(out: Path, minutes: float, corpus: str, eval_every: int, init: bool) -> dict:
-    """Train all four members inside ``minutes`` of wall time; returns each phase's seconds.
+    """Train all five members inside ``minutes`` of wall time; returns each phase's seconds.
 
     With ``init`` the LSTMs' embeddings start from the skip-gram's word vectors.
     """
     paths, start, phases = member_paths(out), time.time(), {}
     subprocess.run([PY, "-m", "hw1_cloze.ngram", corpus, "--out", str(paths["ngram"]), "--quiet"], check=True)
     phases["ngram_s"] = round(time.time() - start, 1)
+    mark = time.time()
+    cooc = [PY, "-m", "hw1_cloze.cooc", "--out", str(paths["cooc"]), "--quiet", "--set", f"data.corpus={corpus}"]
+    subprocess.run(cooc, check=True)
+    phases["cooc_s"] = round(time.time() - mark, 1)
     mark = time.time()
     subprocess.run(
         [
@@ -86,8 +93,8 @@ def train_members(out: Path, minutes: float, corpus: str, eval_every: int, init:
     if left < 60:
         raise SystemExit(f"--minutes {minutes}: no time left for the LSTMs after the n-gram and skip-gram")
     print(
-        f"n-gram {phases['ngram_s']} s, skip-gram {phases['skipgram_s']} s; LSTMs get {left / 60:.1f} min each, "
-        f"side by side",
+        f"n-gram {phases['ngram_s']} s, co-occurrence {phases['cooc_s']} s, skip-gram {phases['skipgram_s']} s; "
+        f"LSTMs get {left / 60:.1f} min each, side by side",
         flush=True,
     )
     mark, procs = time.time(), []
@@ -181,6 +188,11 @@ def evaluate(out: Path, data: Path, args: argparse.Namespace) -> dict:
     start = time.time()
     dev = {n: s.score(dev_sents) for n, s in scorers.items()}
     test = {n: s.score(test_sents) for n, s in scorers.items()}
+    if "cooc" in scorers:
+        for label, sents in (("dev", dev_sents), ("test", test_sents)):
+            print(f"{label} options, most over least frequent: {frequency_spread(scorers['cooc'], sents)}", flush=True)
+    if "cooc" in scorers and args.cooc_grid:
+        report_cooc_grid(scorers["cooc"], dev_sents, test_sents, dev, test, judge)
     rows = {n: judge.single(dev[n], test[n]) for n in scorers}
 
     def combo(names: list[str]) -> dict:
@@ -194,6 +206,8 @@ def evaluate(out: Path, data: Path, args: argparse.Namespace) -> dict:
     rest = [n for n in names if n not in lstms]
     if lstms and len(rest) > 0:
         rows["without the LSTMs"] = combo(rest) if len(rest) > 1 else rows[rest[0]]
+    if "cooc" in names and len(names) > 2:
+        rows["without the co-occurrence scorer"] = combo([n for n in names if n != "cooc"])
     scoring_s = round(time.time() - start, 1)
     tuned = rows["ensemble"].pop("tuned")
     for m, w in zip(members, tuned.weights):
@@ -241,6 +255,36 @@ def report_distance_grid(scorer: SkipGramScorer, dev_sents: list[list[str]], dev
     scorer.distance_power, scorer.rarity = kept
 
 
+def frequency_spread(scorer: CoocScorer, sentences: list[list[str]]) -> str:
+    """Quartiles over questions of how many times more sentences hold the most frequent option than the
+    least frequent one (options only, never answers): how much a frequency preference can matter."""
+    ratios = []
+    for q in range(0, len(sentences), 5):
+        _, cands = blank_parts([scorer.vocab.encode(s) for s in sentences[q : q + 5]])
+        counts = [scorer.counts[c[0]] + 1 for c in cands if c]
+        ratios.append(max(counts) / min(counts))
+    return ", ".join(f"{x:.1f}x" for x in np.percentile(ratios, [25, 50, 75])) + " (quartiles)"
+
+
+def report_cooc_grid(scorer: CoocScorer, dev_sents, test_sents, dev: dict, test: dict, judge: Judge) -> None:
+    """The co-occurrence scorer at each shift and distance power: alone, and in the ensemble of every
+    member with weights tuned on dev (how its defaults were chosen: the best 5-fold dev figure of the
+    ensemble; public printed beside it, never used to choose)."""
+    kept, names = (scorer.shift, scorer.distance_power), list(dev)
+    for shift in (0.0, 0.5, 1.0, 1.5, 2.0, 2.5):
+        for power in (0.0, 0.5, 1.0):
+            scorer.shift, scorer.distance_power = shift, power
+            cur_dev, cur_test = {**dev, "cooc": scorer.score(dev_sents)}, {**test, "cooc": scorer.score(test_sents)}
+            alone = judge.single(cur_dev["cooc"], cur_test["cooc"])
+            both = judge.tuned([cur_dev[n] for n in names], [cur_test[n] for n in names], names)
+            print(
+                f"co-occurrence, shift {shift:3.1f}, distance power {power:3.1f}: alone dev {alone['dev']:.4f} "
+                f"public {alone['public']:.4f}; ensemble dev 5-fold {both['dev_cv']:.4f} public {both['public']:.4f}",
+                flush=True,
+            )
+    scorer.shift, scorer.distance_power = kept
+
+
 def numbered_checkpoints(run_dir: Path) -> list[tuple[Path, float]]:
     """(step_*.pt, training minutes when it was written), oldest first."""
     if not (run_dir / "metrics.jsonl").is_file():
@@ -252,7 +296,7 @@ def numbered_checkpoints(run_dir: Path) -> list[tuple[Path, float]]:
 
 def accuracy_curve(out: Path, dev_sents, test_sents, dev: dict, test: dict, judge: Judge) -> list[dict]:
     """Public accuracy of each numbered LSTM checkpoint, alone, together and in the whole ensemble."""
-    fixed = [n for n in ("ngram", "skipgram") if n in dev]
+    fixed = [n for n in ("ngram", "skipgram", "cooc") if n in dev]
     curve = []
     pairs = zip(numbered_checkpoints(out / "forward"), numbered_checkpoints(out / "backward"))
     for (fwd, fwd_min), (bwd, bwd_min) in pairs:
@@ -299,6 +343,9 @@ def main() -> None:
     p.add_argument(
         "--distance-grid", action="store_true", help="print the skip-gram's dev accuracy for each distance power"
     )
+    p.add_argument(
+        "--cooc-grid", action="store_true", help="print the co-occurrence scorer's accuracy for each shift and power"
+    )
     p.add_argument("--plot", help="write the accuracy-against-minutes chart to this PNG")
     args = p.parse_args()
     out, data = Path(args.out), Path(args.data) / "hw1"
@@ -325,6 +372,9 @@ def main() -> None:
     for name, r in report["accuracy"].items():
         print(f"{name:32} {r['dev']:7.3f} {r['public']:7.3f}  {r.get('weights', '')}")
     rows = report["accuracy"]
+    if "without the co-occurrence scorer" in rows:
+        gain = {k: rows["ensemble"][k] - rows["without the co-occurrence scorer"][k] for k in ("dev", "public")}
+        print(f"the co-occurrence scorer adds {gain['dev']:+.3f} on dev and {gain['public']:+.3f} on the public half")
     if "without the LSTMs" in rows:
         gain = {k: rows["ensemble"][k] - rows["without the LSTMs"][k] for k in ("dev", "public")}
         print(f"the LSTMs add {gain['dev']:+.3f} on dev and {gain['public']:+.3f} on the public half")

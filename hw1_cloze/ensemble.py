@@ -24,11 +24,13 @@ from common.errors import UserError
 from common.files import atomic_write
 from common.runs import runs_root
 from hw1_cloze import HOMEWORK
+from hw1_cloze.cooc import CoocScorer
 from hw1_cloze.scoring import LSTMScorer, NgramScorer, SentenceScorer
 from hw1_cloze.semantic import SkipGramScorer
 
-KINDS = ("forward", "backward", "ngram", "skipgram")  # the order of weights everywhere
-FLAGS = {"forward": "checkpoint", "backward": "backward", "ngram": "ngram", "skipgram": "semantic"}  # predict, tune
+KINDS = ("forward", "backward", "ngram", "skipgram", "cooc")  # the order of weights everywhere
+# each kind's flag in predict and tune
+FLAGS = {"forward": "checkpoint", "backward": "backward", "ngram": "ngram", "skipgram": "semantic", "cooc": "cooc"}
 ENSEMBLE_FILE = "ensemble.yaml"
 
 
@@ -47,6 +49,8 @@ def load_scorer(member: Member, device: torch.device, batch_size: int = 256) -> 
         return scorer
     if member.name == "ngram":
         return NgramScorer(member.path)
+    if member.name == "cooc":
+        return CoocScorer(member.path)
     return SkipGramScorer(member.path)
 
 
@@ -64,7 +68,8 @@ def _npz_kind(path: Path) -> str:
             names = set(z.files)
     except (OSError, ValueError):
         return ""
-    return "ngram" if "order" in names else "skipgram" if "vectors" in names else ""
+    kinds = {"order": "ngram", "vectors": "skipgram", "sentences": "cooc"}
+    return next((kind for key, kind in kinds.items() if key in names), "")
 
 
 def find_members(root: Path | None = None) -> dict[str, Path]:

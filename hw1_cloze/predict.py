@@ -32,6 +32,8 @@ from hw1_cloze.data import CHOICES, read_questions
 from hw1_cloze.ensemble import Member
 from hw1_cloze.scoring import SentenceScorer, candidate_sentences, choose
 
+MEMBER_FLAGS = ", ".join(f"--{ensemble.FLAGS[kind]}" for kind in ensemble.KINDS)
+
 
 def explicit_members(args: argparse.Namespace) -> list[Member]:
     """The members named by flags (empty when none is: then the tuned ensemble decides)."""
@@ -56,7 +58,7 @@ def default_members(path: str | None = None) -> tuple[list[Member], str]:
     if not found:
         raise UserError(
             f"nothing to predict with under {runs_root() / HOMEWORK}/: train a member first "
-            f"(python -m {HOMEWORK}.train, .ngram or .semantic) or pass --checkpoint"
+            f"(python -m {HOMEWORK}.train, .ngram, .semantic or .cooc) or pass --checkpoint"
         )
     note = (
         f"no {ensemble.ENSEMBLE_FILE} (python -m {HOMEWORK}.tune writes one); "
@@ -68,12 +70,12 @@ def default_members(path: str | None = None) -> tuple[list[Member], str]:
 def build_scorers(args: argparse.Namespace, device: torch.device) -> tuple[list[SentenceScorer], list[float]]:
     members, note = explicit_members(args), ""
     if members and args.ensemble:
-        raise UserError("--ensemble gives the members itself: drop --checkpoint, --backward, --ngram, --semantic")
+        raise UserError(f"--ensemble gives the members itself: drop {MEMBER_FLAGS}")
     if members:
         weights = parse_weights(args.weights, len(members))
     else:
         if args.weights:
-            raise UserError("--weights needs the members it weighs (--checkpoint, --backward, --ngram, --semantic)")
+            raise UserError(f"--weights needs the members it weighs ({MEMBER_FLAGS})")
         members, note = default_members(args.ensemble)
         weights = [m.weight for m in members]
     scorers = [ensemble.load_scorer(m, device, args.batch_size) for m in members]
@@ -100,7 +102,7 @@ def _main(args: argparse.Namespace) -> int:
     device = start_inference(args.device, args.threads)
     check_outputs(
         [args.output, args.scores],
-        [args.questions, args.checkpoint, args.backward, args.ngram, args.semantic, args.ensemble],
+        [args.questions, args.checkpoint, args.backward, args.ngram, args.semantic, args.cooc, args.ensemble],
     )
     questions = read_questions(args.questions)  # validate input before any slow loading
     scorers, weights = build_scorers(args, device)
@@ -137,8 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--checkpoint", help="a forward LSTM checkpoint (best.pt)")
     p.add_argument("--backward", help="a backward-direction checkpoint to add")
-    p.add_argument("--semantic", help="a skip-gram model from `python -m hw1_cloze.semantic` to add")
     p.add_argument("--ngram", help="a Kneser-Ney model from `python -m hw1_cloze.ngram` to add")
+    p.add_argument("--semantic", help="a skip-gram model from `python -m hw1_cloze.semantic` to add")
+    p.add_argument("--cooc", help="a co-occurrence index from `python -m hw1_cloze.cooc` to add")
     p.add_argument("--ngram-only", action="store_true", help="score with the n-gram model alone")
     p.add_argument("--weights", help="comma-separated weight per model given, in the order above (default: all 1)")
     p.add_argument("--batch-size", type=positive_int, default=256, help="sentences per LSTM batch")

@@ -162,6 +162,22 @@ def pretrained_rows(
     return ids, rows
 
 
+def blank_parts(options: Sequence[Sequence[int]]) -> tuple[list[tuple[int, int]], list[list[int]]]:
+    """A question's five filled-in sentences (ids) split into what they share and where they differ.
+
+    Returns the context, (id, distance from the blank) for every shared token (1 = next to it), and
+    each option's candidate tokens (several when an option is more than one word).
+    """
+    shortest = min(len(o) for o in options)
+    pre = next((i for i in range(shortest) if len({o[i] for o in options}) > 1), shortest)
+    suf = next((i for i in range(shortest - pre) if len({o[-1 - i] for o in options}) > 1), shortest - pre)
+    first = options[0]
+    right = len(first) - suf  # where the right context starts
+    places = [(w, pre - i) for i, w in enumerate(first[:pre])]
+    places += [(w, i - right + 1) for i, w in enumerate(first[right:], right)]
+    return places, [list(o[pre : len(o) - suf]) for o in options]
+
+
 def log_sigmoid(x: np.ndarray) -> np.ndarray:
     return -np.logaddexp(0.0, -x)
 
@@ -220,22 +236,15 @@ class SkipGramScorer:
         return out
 
     def _question(self, options: list[list[int]]) -> np.ndarray:
-        shortest = min(len(o) for o in options)
-        pre = next((i for i in range(shortest) if len({o[i] for o in options}) > 1), shortest)
-        suf = next((i for i in range(shortest - pre) if len({o[-1 - i] for o in options}) > 1), shortest - pre)
-        first = options[0]
-        right = len(first) - suf  # where the right context starts
-        places = [(w, pre - i) for i, w in enumerate(first[:pre])] + [
-            (w, i - right + 1) for i, w in enumerate(first[right:], right)
-        ]
+        places, cands = blank_parts(options)
         places = [(w, d) for w, d in places if self.known[w]]
         scores = np.zeros(5)
         if not places:
             return scores
         context = np.array([w for w, _ in places], dtype=np.int64)
         weights = self.context_weights(context, np.array([d for _, d in places], dtype=np.float64))
-        for k, o in enumerate(options):
-            cand = np.array([w for w in o[pre : len(o) - suf] if self.known[w]] or [self.vocab.unk_id])
+        for k, cand in enumerate(cands):
+            cand = np.array([w for w in cand if self.known[w]] or [self.vocab.unk_id])
             scores[k] = self.context_logprob(cand, context, weights).mean()  # several tokens: their mean
         return scores
 
