@@ -10,6 +10,19 @@ def add_overrides_arg(p: argparse.ArgumentParser, help: str) -> None:
     p.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="KEY=VALUE", help=help)
 
 
+def model_file_parser(
+    prog: str, description: str, config: str | None, example: str, out: str
+) -> argparse.ArgumentParser:
+    """``--config --set --out --quiet``: a command that builds one model file from a config."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    default = f"default: {config}" if config else "default: the built-in settings"
+    p.add_argument("--config", default=config, help=f"YAML config file ({default})")
+    add_overrides_arg(p, f"override config keys, e.g. --set {example}")
+    p.add_argument("--out", required=True, help=f"where to write the {out} (.npz)")
+    p.add_argument("--quiet", action="store_true", help="no status lines")
+    return p
+
+
 def train_parser(homework: str, description: str) -> argparse.ArgumentParser:
     """``--config --set --run-dir --resume --device --quiet --debug``."""
     p = argparse.ArgumentParser(prog=f"python -m {homework}.train", description=description)

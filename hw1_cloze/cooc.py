@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.cli import add_overrides_arg
+from common.cli import model_file_parser
 from common.config import RunConfig, config_to_dict, load_config
 from common.errors import UserError, run_cli
 from common.files import atomic_write
@@ -151,11 +151,8 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m hw1_cloze.cooc", description=__doc__.splitlines()[0])
-    p.add_argument("--config", help="YAML config file (default: the built-in settings)")
-    add_overrides_arg(p, "override config keys, e.g. --set data.max_vocab=30000")
-    p.add_argument("--out", required=True, help="where to write the index (.npz)")
-    p.add_argument("--quiet", action="store_true", help="no status lines")
+    description = __doc__.splitlines()[0]
+    p = model_file_parser("python -m hw1_cloze.cooc", description, None, "data.max_vocab=30000", "index")
     return run_cli(_main, p, argv)
 
 

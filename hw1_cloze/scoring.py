@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from typing import Protocol
@@ -163,6 +164,26 @@ def syntax_vectors(ids: np.ndarray, vocab_size: int, context: int = 150) -> np.n
     return vec / np.maximum(np.linalg.norm(vec, axis=1, keepdims=True), 1e-12)
 
 
+NEAR = 600  # frequency neighbours a dev blank's decoys are picked from
+
+
+def frequency_neighbours(
+    word: int, lowest: int, alpha: np.ndarray, rng: np.random.Generator, spread: float = 0.0
+) -> np.ndarray:
+    """Candidate decoys for ``word`` (a frequency rank): the words within NEAR / 2 ranks of it, or
+    with ``spread``, NEAR words drawn within ``spread`` times its rank either way, each with
+    probability proportional to 1 / rank (log-uniform: as many from each octave)."""
+    if not spread:
+        lo, hi = max(lowest, word - NEAR // 2), min(len(alpha), word + NEAR // 2)
+        return np.array([w for w in range(lo, hi) if alpha[w] and w != word])
+    ranks = np.arange(max(lowest, math.ceil(word / spread)), min(len(alpha), math.floor(word * spread) + 1))
+    ranks = ranks[alpha[ranks] & (ranks != word)]
+    if len(ranks) <= NEAR:
+        return ranks
+    p = 1.0 / ranks
+    return np.sort(rng.choice(ranks, NEAR, replace=False, p=p / p.sum()))
+
+
 def dev_questions(
     valid_ids: np.ndarray,
     vocab: Vocab,
@@ -173,6 +194,7 @@ def dev_questions(
     decoys: str = "grammatical",
     syntax: np.ndarray | None = None,
     syntax_pool: int = SYNTAX_POOL,
+    spread: float = 0.0,
 ) -> tuple[list[list[str]], np.ndarray]:
     """Cloze questions made from held-out sentences, for tuning weights away from the test set.
 
@@ -184,8 +206,10 @@ def dev_questions(
     :func:`syntax_vectors`), as MSR's judges kept only grammatical decoys; with ``"below"`` only
     those the n-gram scores below the true word (so that n-gram answers all of them right); with
     ``"left"`` the likeliest after the left context only, many of which the right context rules
-    out. Without ``ngram`` they are random neighbours, which are far easier to rule out. A blank
-    with fewer than 4 such words is skipped.
+    out. Without ``ngram`` they are random neighbours, which are far easier to rule out. With
+    ``spread`` the decoys are not of near-equal frequency (``frequency_neighbours``): the test's
+    options differ in frequency many times over, and dev questions whose options do not cannot see a
+    member's preference for frequent or rare words. A blank with fewer than 4 such words is skipped.
     Returns (5 sentences per question, question-major; the answers).
     """
     if decoys not in DECOYS:
@@ -205,9 +229,7 @@ def dev_questions(
             continue
         pos = slots[rng.integers(len(slots))]
         word = int(sent[pos])
-        near = np.array(
-            [w for w in range(max(band[0], word - 300), min(len(vocab), word + 300)) if alpha[w] and w != word]
-        )
+        near = frequency_neighbours(word, band[0], alpha, rng, spread)
         if ngram is not None:
             seq = np.concatenate([[vocab.eos_id], sent, [vocab.eos_id]])
             near = pick_decoys(ngram, seq, pos + 1, near, decoys)  # "grammatical" ranks as "sentence" does

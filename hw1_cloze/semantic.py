@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.cli import add_overrides_arg
+from common.cli import model_file_parser
 from common.config import RunConfig, config_to_dict, load_config
 from common.errors import UserError, run_cli
 from common.files import atomic_write
@@ -275,11 +275,13 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m hw1_cloze.semantic", description=__doc__.splitlines()[0])
-    p.add_argument("--config", default="hw1_cloze/configs/semantic.yaml", help="YAML config file")
-    add_overrides_arg(p, "override config keys, e.g. --set model.epochs=3 model.workers=1")
-    p.add_argument("--out", required=True, help="where to write the model (.npz)")
-    p.add_argument("--quiet", action="store_true", help="no status lines")
+    p = model_file_parser(
+        "python -m hw1_cloze.semantic",
+        __doc__.splitlines()[0],
+        "hw1_cloze/configs/semantic.yaml",
+        "model.epochs=3 model.workers=1",
+        "model",
+    )
     return run_cli(_main, p, argv)
 
 

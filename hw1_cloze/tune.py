@@ -134,6 +134,7 @@ def make_dev(
     ngram=None,
     decoys="grammatical",
     band: tuple[int, int] = DEV_BAND,
+    spread: float = 0.0,
 ):
     """(sentences, answers) of ``n`` dev questions from the prepared corpus's held-out end."""
     source = corpus_source or default_source()
@@ -143,7 +144,15 @@ def make_dev(
     train, valid = corpus.split(valid_tokens)
     syntax = syntax_vectors(train, len(corpus.vocab)) if decoys == "grammatical" and ngram is not None else None
     return dev_questions(
-        np.asarray(valid), corpus.vocab, n=n, seed=seed, band=band, ngram=ngram, decoys=decoys, syntax=syntax
+        np.asarray(valid),
+        corpus.vocab,
+        n=n,
+        seed=seed,
+        band=band,
+        ngram=ngram,
+        decoys=decoys,
+        syntax=syntax,
+        spread=spread,
     )
 
 
@@ -166,7 +175,14 @@ def _main(args: argparse.Namespace) -> int:
     if ngram is None:
         say("no n-gram member: dev decoys drawn at random among frequency neighbours (easier than the test)")
     sentences, answers = make_dev(
-        args.corpus, args.questions, args.seed, args.valid_tokens, ngram, args.decoys, tuple(args.dev_band)
+        args.corpus,
+        args.questions,
+        args.seed,
+        args.valid_tokens,
+        ngram,
+        args.decoys,
+        tuple(args.dev_band),
+        args.dev_spread,
     )
     if len(answers) < args.questions:
         say(f"only {len(answers)} dev questions could be made from the held-out tokens")
@@ -201,6 +217,13 @@ def add_decoys_arg(p: argparse.ArgumentParser) -> None:
         default=list(DEV_BAND),
         metavar=("LO", "HI"),
         help="dev blanks are words of these vocabulary frequency ranks",
+    )
+    p.add_argument(
+        "--dev-spread",
+        type=float,
+        default=0.0,
+        metavar="X",
+        help="draw dev decoys within X times the true word's frequency rank either way (0: of similar frequency)",
     )
 
 

@@ -10,10 +10,10 @@ from common.errors import UserError
 from common.vocab import SPECIALS, Vocab
 from hw1_cloze import cooc, predict
 from hw1_cloze.cooc import CoocScorer, build_index, save_index
-from hw1_cloze.data import CHOICES, read_answers, read_questions
+from hw1_cloze.data import read_answers
 from hw1_cloze.ensemble import Member, find_members, load_scorer
 from hw1_cloze.sample_data import make_sample
-from hw1_cloze.scoring import candidate_sentences
+from tests.hw1_cloze.conftest import public_accuracy
 
 ITOS = [*SPECIALS, "x", "y", "z", "a", "b", "."]
 
@@ -96,20 +96,14 @@ def index(sample, tmp_path_factory):
     return out
 
 
-def _public(scorer, sample) -> float:
-    questions, key = read_questions(sample / "testing_data.csv"), read_answers(sample / "test_answer.csv")
-    picks = scorer.score(candidate_sentences(questions)).reshape(-1, 5).argmax(1)
-    return float(np.mean([CHOICES[k] == key[q.id] for q, k in zip(questions, picks)]))
-
-
 def test_counts_learn_which_thing_fits_the_sentence_beside_a_chance_control(index, sample):
     scorer = CoocScorer(index)
-    assert _public(scorer, sample) >= 0.9
+    assert public_accuracy(scorer, sample) >= 0.9
     # the same counts with each word's sentences handed to another word: the knowledge is gone
     rng = np.random.default_rng(0)
     scorer.matrix = scorer.matrix[:, rng.permutation(scorer.matrix.shape[1])]
     scorer.counts = np.asarray(scorer.matrix.sum(0)).ravel()
-    assert _public(scorer, sample) <= 0.5
+    assert public_accuracy(scorer, sample) <= 0.5
 
 
 def test_the_index_is_an_ensemble_member_found_and_named(index, sample, tmp_path, monkeypatch, capsys):

@@ -177,3 +177,21 @@ def test_learning_rate_warms_up_then_decays_to_the_floor_at_the_last_step():
     assert lrs[:5] == pytest.approx([1e-3, 0.25, 0.5, 0.75, 1.0])
     assert lrs[12] == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5)))  # half of the decay behind
     assert lrs[20] == pytest.approx(0.1)
+
+
+def test_spread_decoys_come_from_every_octave_within_the_spread():
+    from hw1_cloze.scoring import NEAR, frequency_neighbours
+
+    alpha = np.ones(100_000, dtype=bool)
+    alpha[::7] = False  # not words: never offered
+    rng = np.random.default_rng(0)
+    near = frequency_neighbours(5000, 100, alpha, rng)  # the default: NEAR ranks around the word
+    window = [w for w in range(5000 - NEAR // 2, 5000 + NEAR // 2) if alpha[w] and w != 5000]
+    assert near.tolist() == window
+    assert 5000 not in near and alpha[near].all()
+    wide = frequency_neighbours(5000, 100, alpha, rng, spread=16)
+    assert len(wide) == NEAR and len(set(wide)) == NEAR and 5000 not in wide and alpha[wide].all()
+    assert wide.min() >= 5000 / 16 and wide.max() <= 5000 * 16
+    per_octave = np.histogram(np.log2(wide / 5000), bins=8, range=(-4, 4))[0]
+    assert per_octave.min() > NEAR / 8 * 0.6 and per_octave.max() < NEAR / 8 * 1.4  # log-uniform, not rank-uniform
+    assert frequency_neighbours(200, 100, alpha, rng, spread=2).min() >= 100  # never above the band's top

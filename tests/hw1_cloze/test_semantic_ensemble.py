@@ -19,7 +19,7 @@ from hw1_cloze.sample_data import make_sample
 from hw1_cloze.semantic import SkipGramScorer, save_model
 from hw1_cloze.train import build, init_embeddings
 from hw1_cloze.tune import fit_grid, fit_logit, grid_weights, tune_weights
-from tests.hw1_cloze.conftest import tiny_train_args
+from tests.hw1_cloze.conftest import public_accuracy, tiny_train_args
 
 
 @pytest.fixture(scope="module")
@@ -72,21 +72,12 @@ def _accuracy(path, sample) -> float:
     return sum(predicted[i] == key[i] for i in key) / len(key)
 
 
-def _public(scorer, sample) -> float:
-    from hw1_cloze.data import CHOICES, read_questions
-    from hw1_cloze.scoring import candidate_sentences
-
-    questions, key = read_questions(sample / "testing_data.csv"), read_answers(sample / "test_answer.csv")
-    picks = scorer.score(candidate_sentences(questions)).reshape(-1, 5).argmax(1)
-    return float(np.mean([CHOICES[k] == key[q.id] for q, k in zip(questions, picks)]))
-
-
 def test_skipgram_learns_which_thing_fits_the_sentence_beside_a_chance_control(skipgram, sample):
     scorer = SkipGramScorer(skipgram)
-    assert _public(scorer, sample) >= 0.9
+    assert public_accuracy(scorer, sample) >= 0.9
     # the same vectors handed to the wrong words: the co-occurrence knowledge is gone
     scorer.vectors = scorer.vectors[np.random.default_rng(0).permutation(len(scorer.vectors))]
-    assert _public(scorer, sample) <= 0.5
+    assert public_accuracy(scorer, sample) <= 0.5
 
 
 def test_skipgram_output_is_a_distribution_over_the_vocabulary(skipgram):
