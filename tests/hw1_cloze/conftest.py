@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from hw1_cloze.data import CHOICES, read_answers, read_questions
+from hw1_cloze.sample_data import make_sample
 from hw1_cloze.scoring import candidate_sentences
 
 TINY = Path(__file__).resolve().parents[2] / "hw1_cloze" / "configs" / "tiny.yaml"
@@ -23,3 +25,9 @@ def public_accuracy(scorer, sample: Path) -> float:
     questions, key = read_questions(sample / "testing_data.csv"), read_answers(sample / "test_answer.csv")
     picks = scorer.score(candidate_sentences(questions)).reshape(-1, 5).argmax(1)
     return float(np.mean([CHOICES[k] == key[q.id] for q, k in zip(questions, picks)]))
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    """A generated corpus and 60 questions (modules that need another size define their own)."""
+    return make_sample(tmp_path_factory.mktemp("hw1sample"), novels=2, sentences=1500, questions=60)

@@ -12,7 +12,6 @@ from hw1_cloze import cooc, predict
 from hw1_cloze.cooc import CoocScorer, build_index, save_index
 from hw1_cloze.data import read_answers
 from hw1_cloze.ensemble import Member, find_members, load_scorer
-from hw1_cloze.sample_data import make_sample
 from tests.hw1_cloze.conftest import public_accuracy
 
 ITOS = [*SPECIALS, "x", "y", "z", "a", "b", "."]
@@ -81,11 +80,6 @@ def test_a_file_that_is_no_index_is_one_line(tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(UserError, match="bad.npz: not a readable co-occurrence index"):
         CoocScorer(tmp_path / "bad.npz")
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    return make_sample(tmp_path_factory.mktemp("hw1co"), novels=2, sentences=1500, questions=60)
 
 
 @pytest.fixture(scope="module")

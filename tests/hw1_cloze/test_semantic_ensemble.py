@@ -15,16 +15,10 @@ from hw1_cloze.config import Config
 from hw1_cloze.data import read_answers
 from hw1_cloze.ensemble import Member, write_ensemble
 from hw1_cloze.model import EMB_STD, ModelConfig
-from hw1_cloze.sample_data import make_sample
 from hw1_cloze.semantic import SkipGramScorer, save_model
 from hw1_cloze.train import build, init_embeddings
 from hw1_cloze.tune import fit_grid, fit_logit, grid_weights, tune_weights
 from tests.hw1_cloze.conftest import public_accuracy, tiny_train_args
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    return make_sample(tmp_path_factory.mktemp("hw1sg"), novels=2, sentences=1500, questions=60)
 
 
 @pytest.fixture(scope="module")
