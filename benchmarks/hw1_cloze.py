@@ -192,6 +192,8 @@ def evaluate(out: Path, data: Path, args: argparse.Namespace) -> dict:
     if "cooc" in scorers:
         for label, sents in (("dev", dev_sents), ("test", test_sents)):
             print(f"{label} options, most over least frequent: {frequency_spread(scorers['cooc'], sents)}", flush=True)
+        ranks = answer_frequency(scorers["cooc"], dev_sents, dev_answers)
+        print(f"dev answers by frequency among their options: {ranks}", flush=True)
     if "cooc" in scorers and args.cooc_grid:
         report_cooc_grid(scorers["cooc"], dev_sents, test_sents, dev, test, judge)
     rows = {n: judge.single(dev[n], test[n]) for n in scorers}
@@ -265,6 +267,17 @@ def frequency_spread(scorer: CoocScorer, sentences: list[list[str]]) -> str:
         counts = [scorer.counts[c[0]] + 1 for c in cands if c]
         ratios.append(max(counts) / min(counts))
     return ", ".join(f"{x:.1f}x" for x in np.percentile(ratios, [25, 50, 75])) + " (quartiles)"
+
+
+def answer_frequency(scorer: CoocScorer, sentences: list[list[str]], answers: np.ndarray) -> str:
+    """How often the true word is the most frequent of its five options, the second, ..., the least
+    (dev only: a member that prefers rare words gains wherever this leans to the end)."""
+    ranks = np.zeros(5, dtype=int)
+    for q, answer in enumerate(answers):
+        _, cands = blank_parts([scorer.vocab.encode(s) for s in sentences[5 * q : 5 * q + 5]])
+        counts = np.array([scorer.counts[c[0]] if c else 0.0 for c in cands])
+        ranks[int((counts > counts[answer]).sum())] += 1
+    return " ".join(f"{n / max(len(answers), 1):.2f}" for n in ranks) + " (most frequent first)"
 
 
 def report_cooc_grid(scorer: CoocScorer, dev_sents, test_sents, dev: dict, test: dict, judge: Judge) -> None:
