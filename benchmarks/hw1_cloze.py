@@ -174,8 +174,8 @@ def evaluate(out: Path, data: Path, args: argparse.Namespace) -> dict:
     scorers = {m.name: load_scorer(m, torch.device("cpu")) for m in members}
     ngram = scorers["ngram"].model if "ngram" in scorers else None
     corpus = str(data / "Holmes_Training_Data.tar.xz")
-    band = tuple(args.dev_band)
-    dev_sents, dev_answers = make_dev(corpus, questions, 0, 200000, ngram, decoys, band, args.dev_spread)
+    shape = (tuple(args.dev_band), args.dev_spread, args.dev_balance)
+    dev_sents, dev_answers = make_dev(corpus, questions, 0, 200000, ngram, decoys, *shape)
     test_q = read_questions(data / "testing_data.csv")
     key = read_answers(data / "test_answer_public.csv")
     test_sents = candidate_sentences(test_q)

@@ -184,6 +184,17 @@ def frequency_neighbours(
     return np.sort(rng.choice(ranks, NEAR, replace=False, p=p / p.sum()))
 
 
+def balanced_decoys(pool: np.ndarray, word: int, commoner: int, rng: np.random.Generator) -> np.ndarray | None:
+    """4 decoys from ``pool``: ``commoner`` of them with a lower rank than ``word``, the rest with a
+    higher one; None when the pool has too few on either side."""
+    frequent, rare = pool[pool < word], pool[pool > word]
+    if len(frequent) < commoner or len(rare) < 4 - commoner:
+        return None
+    return np.concatenate(
+        [rng.choice(frequent, commoner, replace=False), rng.choice(rare, 4 - commoner, replace=False)]
+    )
+
+
 def dev_questions(
     valid_ids: np.ndarray,
     vocab: Vocab,
@@ -195,6 +206,7 @@ def dev_questions(
     syntax: np.ndarray | None = None,
     syntax_pool: int = SYNTAX_POOL,
     spread: float = 0.0,
+    balance: bool = False,
 ) -> tuple[list[list[str]], np.ndarray]:
     """Cloze questions made from held-out sentences, for tuning weights away from the test set.
 
@@ -209,7 +221,12 @@ def dev_questions(
     out. Without ``ngram`` they are random neighbours, which are far easier to rule out. With
     ``spread`` the decoys are not of near-equal frequency (``frequency_neighbours``): the test's
     options differ in frequency many times over, and dev questions whose options do not cannot see a
-    member's preference for frequent or rare words. A blank with fewer than 4 such words is skipped.
+    member's preference for frequent or rare words. With ``balance``, question ``i`` has ``i % 5`` decoys
+    commoner than the true word (a lower rank) and the rest rarer, so that the true word is as often
+    the commonest of its five options as the rarest: the decoys the 4-gram finds likeliest lean to
+    common words, which otherwise makes the true word the rarer more often than chance, and a member
+    that prefers rare words gains on dev what it would not on a test without that lean. A blank
+    with fewer than 4 such words (with ``balance``: too few on either side) is skipped.
     Returns (5 sentences per question, question-major; the answers).
     """
     if decoys not in DECOYS:
@@ -237,7 +254,10 @@ def dev_questions(
                 near = near[np.argsort(-(syntax[near] @ syntax[word]), kind="stable")[:syntax_pool]]
         if len(near) < 4:
             continue
-        options = [word] + [int(w) for w in rng.choice(near, 4, replace=False)]
+        chosen = balanced_decoys(near, word, len(answers) % 5, rng) if balance else rng.choice(near, 4, replace=False)
+        if chosen is None:
+            continue
+        options = [word] + [int(w) for w in chosen]
         answer = int(rng.integers(5))
         options[0], options[answer] = options[answer], options[0]
         for w in options:

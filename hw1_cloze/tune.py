@@ -135,6 +135,7 @@ def make_dev(
     decoys="grammatical",
     band: tuple[int, int] = DEV_BAND,
     spread: float = 0.0,
+    balance: bool = False,
 ):
     """(sentences, answers) of ``n`` dev questions from the prepared corpus's held-out end."""
     source = corpus_source or default_source()
@@ -153,6 +154,7 @@ def make_dev(
         decoys=decoys,
         syntax=syntax,
         spread=spread,
+        balance=balance,
     )
 
 
@@ -183,6 +185,7 @@ def _main(args: argparse.Namespace) -> int:
         args.decoys,
         tuple(args.dev_band),
         args.dev_spread,
+        args.dev_balance,
     )
     if len(answers) < args.questions:
         say(f"only {len(answers)} dev questions could be made from the held-out tokens")
@@ -224,6 +227,11 @@ def add_decoys_arg(p: argparse.ArgumentParser) -> None:
         default=0.0,
         metavar="X",
         help="draw dev decoys within X times the true word's frequency rank either way (0: of similar frequency)",
+    )
+    p.add_argument(
+        "--dev-balance",
+        action="store_true",
+        help="make the true word as often the commonest of its five options as the second, ..., the rarest",
     )
 
 

@@ -195,3 +195,16 @@ def test_spread_decoys_come_from_every_octave_within_the_spread():
     per_octave = np.histogram(np.log2(wide / 5000), bins=8, range=(-4, 4))[0]
     assert per_octave.min() > NEAR / 8 * 0.6 and per_octave.max() < NEAR / 8 * 1.4  # log-uniform, not rank-uniform
     assert frequency_neighbours(200, 100, alpha, rng, spread=2).min() >= 100  # never above the band's top
+
+
+def test_balanced_decoys_put_the_true_word_at_every_frequency_place():
+    from hw1_cloze.scoring import balanced_decoys
+
+    pool, rng = np.array([10, 20, 30, 50, 60, 70, 80]), np.random.default_rng(0)
+    for commoner in range(5):
+        got = balanced_decoys(pool, 40, commoner, rng)
+        if commoner > 3:  # only 3 of the pool are commoner (lower ranks) than 40
+            assert got is None
+            continue
+        assert len(set(got)) == 4 and set(got) <= set(pool) and (got < 40).sum() == commoner
+    assert balanced_decoys(pool, 5, 0, rng) is not None and balanced_decoys(pool, 5, 1, rng) is None
