@@ -3,14 +3,14 @@
     python -m hw1_cloze.cooc --out runs/hw1_cloze/cooc.npz
 
 Counting, not learning: the saved index lists, for every word, the training sentences it occurs in
-(about 35M entries for the Holmes corpus, built in seconds). A candidate ``c`` is scored by its
+(about 35M entries for the Holmes corpus, built in under a minute). A candidate ``c`` is scored by its
 pointwise mutual information with each context word ``w`` of the question (Church & Hanks 1990;
 Woods 2016 scored this test by sentence PMI), ``log(n(c, w) S / (n(c) n(w)))`` with ``n`` counting
 sentences and ``S`` all of them, less ``shift``, summed over the context words the two were ever
 seen with (a pair never seen counts 0) and weighted as the skip-gram weights its context: rarity
 (``log S / n(w)``) over (1 + distance from the blank) ** ``distance_power``. The skip-gram smooths
-these statistics through 200 dimensions; the counts keep what is particular to rare words, which
-the test blanks, so the two disagree usefully.
+these statistics through 200 dimensions; the counts keep what is particular to each rare word,
+which the test blanks, so the two can disagree.
 """
 
 from __future__ import annotations
@@ -79,8 +79,9 @@ class CoocScorer:
     whole ensemble best in 5-fold cross-validation (``benchmarks/hw1_cloze.py --cooc-grid``). A shift
     of 1.5 counts a pair against the candidate unless the two share sentences more than e ** 1.5
     (4.5) times as often as chance would have them. That penalises a candidate seen with many words
-    weakly, which is mostly a frequent one; the dev questions' options are of near-equal frequency
-    and cannot tell whether that costs on the test, whose options are not (docs/RESULTS.md).
+    weakly, which is mostly a frequent one. The public half of the test disagrees (the scorer alone
+    scores less there with a shift than without), and no dev set tried so far agrees with it
+    (docs/RESULTS.md).
     """
 
     def __init__(self, path: str | os.PathLike, shift: float = 1.5, distance_power: float = 0.5):
