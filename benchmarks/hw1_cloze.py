@@ -190,10 +190,10 @@ def evaluate(out: Path, data: Path, args: argparse.Namespace) -> dict:
     dev = {n: s.score(dev_sents) for n, s in scorers.items()}
     test = {n: s.score(test_sents) for n, s in scorers.items()}
     if "cooc" in scorers:
-        for label, sents in (("dev", dev_sents), ("test", test_sents)):
-            print(f"{label} options, most over least frequent: {frequency_spread(scorers['cooc'], sents)}", flush=True)
-        ranks = answer_frequency(scorers["cooc"], dev_sents, dev_answers)
-        print(f"dev answers by frequency among their options: {ranks}", flush=True)
+        counts = {label: option_counts(scorers["cooc"], s) for label, s in (("dev", dev_sents), ("test", test_sents))}
+        for label, c in counts.items():
+            print(f"{label} options, most over least frequent: {frequency_spread(c)}", flush=True)
+        print(f"dev answers by frequency among their options: {answer_frequency(counts['dev'], dev_answers)}")
     if "cooc" in scorers and args.cooc_grid:
         report_cooc_grid(scorers["cooc"], dev_sents, test_sents, dev, test, judge)
     rows = {n: judge.single(dev[n], test[n]) for n in scorers}
@@ -258,26 +258,28 @@ def report_distance_grid(scorer: SkipGramScorer, dev_sents: list[list[str]], dev
     scorer.distance_power, scorer.rarity = kept
 
 
-def frequency_spread(scorer: CoocScorer, sentences: list[list[str]]) -> str:
-    """Quartiles over questions of how many times more sentences hold the most frequent option than the
-    least frequent one (options only, never answers): how much a frequency preference can matter."""
-    ratios = []
+def option_counts(scorer: CoocScorer, sentences: list[list[str]]) -> np.ndarray:
+    """(Q, 5): how many training sentences hold each option's (first) word, 0 for an unknown one."""
+    rows = []
     for q in range(0, len(sentences), 5):
         _, cands = blank_parts([scorer.vocab.encode(s) for s in sentences[q : q + 5]])
-        counts = [scorer.counts[c[0]] + 1 for c in cands if c]
-        ratios.append(max(counts) / min(counts))
+        rows.append([scorer.counts[c[0]] if c else 0.0 for c in cands])
+    return np.array(rows)
+
+
+def frequency_spread(counts: np.ndarray) -> str:
+    """Quartiles over questions of how many times more sentences hold the most frequent option than the
+    least frequent one (options only, never answers): how much a frequency preference can matter."""
+    ratios = (counts.max(1) + 1) / (counts.min(1) + 1)
     return ", ".join(f"{x:.1f}x" for x in np.percentile(ratios, [25, 50, 75])) + " (quartiles)"
 
 
-def answer_frequency(scorer: CoocScorer, sentences: list[list[str]], answers: np.ndarray) -> str:
+def answer_frequency(counts: np.ndarray, answers: np.ndarray) -> str:
     """How often the true word is the most frequent of its five options, the second, ..., the least
     (dev only: a member that prefers rare words gains wherever this leans to the end)."""
-    ranks = np.zeros(5, dtype=int)
-    for q, answer in enumerate(answers):
-        _, cands = blank_parts([scorer.vocab.encode(s) for s in sentences[5 * q : 5 * q + 5]])
-        counts = np.array([scorer.counts[c[0]] if c else 0.0 for c in cands])
-        ranks[int((counts > counts[answer]).sum())] += 1
-    return " ".join(f"{n / max(len(answers), 1):.2f}" for n in ranks) + " (most frequent first)"
+    places = (counts > counts[np.arange(len(answers)), answers][:, None]).sum(1)
+    shares = np.bincount(places, minlength=5) / max(len(answers), 1)
+    return " ".join(f"{x:.2f}" for x in shares) + " (most frequent first)"
 
 
 def report_cooc_grid(scorer: CoocScorer, dev_sents, test_sents, dev: dict, test: dict, judge: Judge) -> None:

@@ -48,12 +48,11 @@ def build_index(ids: np.ndarray, eos_id: int, keep: np.ndarray) -> tuple[np.ndar
     ids = np.asarray(ids, dtype=np.int64)
     sentence = np.cumsum(ids == eos_id)
     n_sentences = int(sentence[-1]) + 1 if len(ids) else 0
-    kept = keep[ids]
-    pairs = np.unique(ids[kept] * max(n_sentences, 1) + sentence[kept])  # sorted by word, then sentence
-    words = pairs // max(n_sentences, 1)
+    kept, base = keep[ids], max(n_sentences, 1)
+    pairs = np.unique(ids[kept] * base + sentence[kept])  # sorted by word, then sentence
     indptr = np.zeros(len(keep) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(words, minlength=len(keep)), out=indptr[1:])
-    return indptr, (pairs % max(n_sentences, 1)).astype(np.int32), n_sentences
+    np.cumsum(np.bincount(pairs // base, minlength=len(keep)), out=indptr[1:])
+    return indptr, (pairs % base).astype(np.int32), n_sentences
 
 
 def save_index(path: str | os.PathLike, index, itos: Sequence[str], unk_types: int, config: dict) -> None:
