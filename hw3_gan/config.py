@@ -36,6 +36,7 @@ class TrainConfig:
     twin_share: float = param(1.0, ge=0)  # with model.aux_twin, G raises the twin's loss at this share of aux_weight
     aux_confident: float = param(0.0, ge=0, lt=1)  # G's classifier loss stops for a tag named with this probability
     mode_seeking: float = param(1.0, ge=0)  # weight of the mode-seeking term against conditional mode collapse (0: off)
+    mode_seeking_features: float = param(0.0, ge=0)  # the same term measured in D's features (0: off)
     augment: list[Literal["translation", "cutout"]] = param(default_factory=list)  # DiffAugment on D's inputs
     balance: float = param(0.0, ge=0, le=1)  # real batches drawn with weight count(pair)^-balance (0.5: inverse sqrt)
     ema: bool = True

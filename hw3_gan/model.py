@@ -123,7 +123,17 @@ class Discriminator(nn.Module):
 
         One call does everything so that DistributedDataParallel sees a single forward per step.
         """
-        phi = self.phi(x)
+        return self.read(self.phi(x), hair, eye, wrong, detach_head)
+
+    def read(
+        self,
+        phi: torch.Tensor,
+        hair: torch.Tensor,
+        eye: torch.Tensor,
+        wrong: tuple[torch.Tensor, torch.Tensor] | None = None,
+        detach_head: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, ...] | None]:
+        """``forward`` from features already computed by ``phi``."""
         wrong_scores = self.score(phi, *wrong) if wrong is not None else None
         logits = None
         if self.classifier is not None:

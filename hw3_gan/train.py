@@ -146,13 +146,22 @@ def g_loss(
     Mode seeking (Mao et al. 2019): the second half of the batch repeats the first half's tags with
     other noise, and the loss grows as the two halves' images get closer. Without it our first CPU
     runs drew one face per tag pair whatever the noise (conditional mode collapse).
+    ``cfg.mode_seeking_features`` adds the same term measured in the discriminator's features.
     """
     half = z.shape[0] // 2
-    if cfg.mode_seeking > 0 and half > 0:
+    in_features = cfg.mode_seeking_features > 0 and half > 0
+    if (cfg.mode_seeking > 0 or in_features) and half > 0:
         z = z[: 2 * half]
         hair, eye = hair[:half].repeat(2), eye[:half].repeat(2)
     fake = G(z, hair, eye)
-    scores, _, logits = D(diff_augment(fake, cfg.augment), hair, eye)
+    if in_features:
+        # Each pair shares one augmentation (its two images stacked as six channels), so that the
+        # distance between their features is the generator's doing, not the augmentation's.
+        seen = torch.cat(diff_augment(torch.cat([fake[:half], fake[half:]], 1), cfg.augment).chunk(2, 1))
+        phi = D.phi(seen)
+        scores, _, logits = D.read(phi, hair, eye)
+    else:
+        scores, _, logits = D(diff_augment(fake, cfg.augment), hair, eye)
     loss = -scores.mean() if cfg.loss == "hinge" else F.softplus(-scores).mean()
     stats: dict = {}
     if logits is not None:
@@ -167,10 +176,18 @@ def g_loss(
         twin = tag_loss(*logits[2:], hair, eye)
         loss = loss - cfg.twin_share * cfg.aux_weight * twin
         stats["g_twin"] = twin.item()
+    noise_distance = (z[:half] - z[half:]).abs().mean(1)
     if cfg.mode_seeking > 0 and half > 0:
-        ratio = (fake[:half] - fake[half:]).abs().flatten(1).mean(1) / (z[:half] - z[half:]).abs().mean(1)
+        ratio = (fake[:half] - fake[half:]).abs().flatten(1).mean(1) / noise_distance
         loss = loss + cfg.mode_seeking / (ratio.float().mean() + 1e-5)
         stats["image_per_noise_distance"] = ratio.mean().item()
+    if in_features:
+        # The same term in the discriminator's features (cosine distance: their scale drifts as D
+        # trains): images that differ only where D does not look count as alike.
+        apart = 1 - F.cosine_similarity(phi[:half].float(), phi[half:].float(), dim=1)
+        ratio = apart / noise_distance
+        loss = loss + cfg.mode_seeking_features / (ratio.mean() + 1e-5)
+        stats["feature_per_noise_distance"] = ratio.mean().item()
     return loss, stats
 
 

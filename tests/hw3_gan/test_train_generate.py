@@ -9,7 +9,7 @@ from hw3_gan import generate, train
 from hw3_gan.config import Config, TrainConfig
 from hw3_gan.data import to_uint8
 from hw3_gan.generate import TagSampler
-from hw3_gan.model import Generator
+from hw3_gan.model import Discriminator, Generator, ModelConfig
 from hw3_gan.sample_data import DEMO_EYES, DEMO_HAIR, judge_colours, write_sample_data
 from hw3_gan.tags import EYE_COLOURS, HAIR_COLOURS
 
@@ -124,6 +124,29 @@ def test_mode_seeking_term_punishes_noise_blind_generators():
     blind, _ = train.g_loss(Blind(), Critic(), z, tags, tags, cfg)
     plain, _ = train.g_loss(Blind(), Critic(), z, tags, tags, TrainConfig(mode_seeking=0.0))
     assert blind.item() > 1000 and plain.item() < 1  # 0.5 / 1e-5 when noise changes nothing
+
+
+def test_feature_mode_seeking_pairs_share_their_augmentation():
+    """In D's features a noise-blind generator's pairs are alike even under random translation and
+    cutout (each pair is augmented as one), and a generator that uses its noise is punished far less."""
+
+    class Painter(torch.nn.Module):
+        def __init__(self, noise: float):
+            super().__init__()
+            self.noise, self.base = noise, torch.rand(1, 3, 16, 16) * 2 - 1
+
+        def forward(self, z, hair, eye):
+            shift = self.noise * z[:, :3, None, None] + hair.float()[:, None, None, None] / 12
+            return torch.tanh(self.base + shift)
+
+    torch.manual_seed(0)
+    disc = Discriminator(ModelConfig(image_size=16, ndf=8), 12, 11)
+    z, tags = torch.randn(8, 4), torch.arange(8) % 3
+    cfg = TrainConfig(mode_seeking=0.0, mode_seeking_features=0.5, augment=["translation", "cutout"])
+    blind, _ = train.g_loss(Painter(0.0), disc, z, tags, tags, cfg)
+    seeing, stats = train.g_loss(Painter(1.0), disc, z, tags, tags, cfg)
+    assert blind.item() > 1000 and seeing.item() < 100, (blind.item(), seeing.item())
+    assert stats["feature_per_noise_distance"] > 0.005
 
 
 def test_resume_continues_exactly(tmp_path):
