@@ -162,15 +162,21 @@ def pretrained_rows(
     return ids, rows
 
 
+def blank_span(options: Sequence[Sequence[int]]) -> tuple[int, int]:
+    """How many tokens a question's five filled-in sentences share before the blank and after it."""
+    shortest = min(len(o) for o in options)
+    pre = next((i for i in range(shortest) if len({o[i] for o in options}) > 1), shortest)
+    suf = next((i for i in range(shortest - pre) if len({o[-1 - i] for o in options}) > 1), shortest - pre)
+    return pre, suf
+
+
 def blank_parts(options: Sequence[Sequence[int]]) -> tuple[list[tuple[int, int]], list[list[int]]]:
     """A question's five filled-in sentences (ids) split into what they share and where they differ.
 
     Returns the context, (id, distance from the blank) for every shared token (1 = next to it), and
     each option's candidate tokens (several when an option is more than one word).
     """
-    shortest = min(len(o) for o in options)
-    pre = next((i for i in range(shortest) if len({o[i] for o in options}) > 1), shortest)
-    suf = next((i for i in range(shortest - pre) if len({o[-1 - i] for o in options}) > 1), shortest - pre)
+    pre, suf = blank_span(options)
     first = options[0]
     right = len(first) - suf  # where the right context starts
     places = [(w, pre - i) for i, w in enumerate(first[:pre])]

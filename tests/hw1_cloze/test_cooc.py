@@ -26,7 +26,7 @@ def _index(tmp_path, text: str):
     vocab = Vocab(ITOS)
     keep = np.array([w not in SPECIALS and w != "." for w in ITOS])
     index = build_index(np.array(_ids(text)), vocab.eos_id, keep)
-    save_index(tmp_path / "c.npz", index, ITOS, unk_types=3, config={})
+    save_index(tmp_path / "c.npz", index, ITOS, unk_types=3, config={}, stream=np.array(_ids(text)))
     return index
 
 
@@ -68,6 +68,31 @@ def test_score_weighs_context_by_rarity_over_distance(tmp_path):
     pmi_ax, pmi_bx, pmi_by = math.log(2), math.log(1), math.log(3)
     want = [wx * pmi_ax, wx * pmi_bx + wy * pmi_by, 0.0, 0.0, wx * pmi_ax]  # z never with x or y; zzz unknown
     assert got == pytest.approx(want)
+
+
+def test_the_phrases_at_the_blank_add_their_own_company(tmp_path):
+    # sentences: 0 = "x a z", 1 = "x a", 2 = "a z", 3 = "a z", 4 = "b z", 5 = "x b"; S = 7 with the tail
+    text = "x a z | x a | a z | a z | b z | x b |"
+    _index(tmp_path, text)
+    scorer = CoocScorer(tmp_path / "c.npz", shift=0.0, distance_power=1.0)
+    got = scorer.score([["z", "x", w] for w in ("a", "b", "z", "zzz", "a")])  # "z x _": z 2 left, x 1 left
+    wz, wx = math.log(7 / 4) / 3, math.log(7 / 3) / 2
+    words = {
+        "a": wz * math.log(3 * 7 / (4 * 4)) + wx * math.log(2 * 7 / (4 * 3)),
+        "b": wz * math.log(1 * 7 / (2 * 4)) + wx * math.log(1 * 7 / (2 * 3)),
+        "z": wz * math.log(4 * 7 / (4 * 4)) + wx * math.log(1 * 7 / (4 * 3)),
+    }
+    # "x a" is in sentences 0 and 1, with z in 0: PMI log(1 * 7 / (2 * 4)) against z only (x is in the
+    # phrase); "x b" (sentence 5) never meets z: 0; "x z" never occurs: 0
+    phrase_a = wz * math.log(7 / 8)
+    assert got == pytest.approx([words["a"] + phrase_a, words["b"], words["z"], 0.0, words["a"] + phrase_a])
+    # an index saved before the stream was kept scores the candidate alone
+    with np.load(tmp_path / "c.npz") as z:
+        np.savez(tmp_path / "old.npz", **{k: z[k] for k in z.files if k != "stream"})
+    old = CoocScorer(tmp_path / "old.npz", shift=0.0, distance_power=1.0)
+    assert old.score([["z", "x", w] for w in ("a", "b", "z", "zzz", "a")]) == pytest.approx(
+        [words["a"], words["b"], words["z"], 0.0, words["a"]]
+    )
 
 
 def test_score_needs_whole_questions(tmp_path):
