@@ -86,10 +86,10 @@ class CoocScorer:
     that made the whole ensemble best in 5-fold cross-validation (``benchmarks/hw1_cloze.py
     --cooc-grid``; without the phrases the same rule chose power 0.5). A shift of 1.5 counts a pair
     against the candidate unless the two share sentences more than e ** 1.5 (4.5) times as often as
-    chance would have them. That penalises a candidate seen with many words weakly, which is mostly a frequent
-    one. The public half of the test disagrees (the scorer alone scores less there with a shift than
-    without), and no dev set tried so far agrees with it (docs/RESULTS.md). An index written before
-    the stream was kept scores the candidate alone.
+    chance would have them. That penalises a candidate seen with many words weakly, which is mostly
+    a frequent one. The public half of the test disagrees (the scorer alone scores less there with a
+    shift than without), and no dev set tried so far agrees with it (docs/RESULTS.md). An index
+    written before the stream was kept scores the candidate alone.
     """
 
     def __init__(self, path: str | os.PathLike, shift: float = 1.5, distance_power: float = 1.0):
@@ -175,8 +175,7 @@ class CoocScorer:
             cand_ids = np.unique([w for _, cands, _ in part for c in cands for w in c if known[w]] or [0])
             ctx_ids = np.unique([w for places, _, _ in part for w, _ in places] or [0])
             table = self.pmi(cand_ids, ctx_ids)
-            rows = np.searchsorted(codes, [c for *_, phrases in part for p in phrases for c in p]).astype(np.int64)
-            rows = np.unique(rows)
+            rows = np.unique(np.searchsorted(codes, [c for *_, phrases in part for p in phrases for c in p]))
             if len(rows):
                 together = (held[rows] @ self.matrix[:, ctx_ids]).toarray()
                 phrase_table = self._shifted(together, held_counts[rows], ctx_ids)
