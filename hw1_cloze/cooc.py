@@ -179,6 +179,7 @@ class CoocScorer:
             if len(rows):
                 together = (held[rows] @ self.matrix[:, ctx_ids]).toarray()
                 phrase_table = self._shifted(together, held_counts[rows], ctx_ids)
+            row_of = {int(code): i for i, code in enumerate(codes[rows])}  # a phrase's row in phrase_table
             for k, (places, cands, phrases) in enumerate(part):
                 if not places:
                     continue
@@ -190,7 +191,7 @@ class CoocScorer:
                     cand = [w for w in cand if known[w]]
                     total = (table[np.ix_(np.searchsorted(cand_ids, cand), cols)] @ weights).mean() if cand else 0.0
                     for code in phrases[j]:
-                        total += phrase_table[np.searchsorted(rows, np.searchsorted(codes, code)), cols] @ apart
+                        total += phrase_table[row_of[code], cols] @ apart
                     out[5 * (first + k) + j] = total
         return out
 
