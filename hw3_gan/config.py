@@ -39,6 +39,7 @@ class TrainConfig:
     mode_seeking_features: float = param(0.0, ge=0)  # the same term measured in D's features (0: off)
     augment: list[Literal["translation", "cutout"]] = param(default_factory=list)  # DiffAugment on D's inputs
     balance: float = param(0.0, ge=0, le=1)  # real batches drawn with weight count(pair)^-balance (0.5: inverse sqrt)
+    tag_groups: int = param(0, ge=0)  # real batches in runs of this many images of one hair/eye pair (0: off)
     ema: bool = True
     ema_decay: float = param(0.999, ge=0, lt=1)
     amp: bool = True  # bf16 autocast on CUDA

@@ -232,6 +232,11 @@ class Batches:
     ``balance`` > 0: an epoch draws its images with replacement, each with weight
     count(its hair/eye pair)^-balance, so a pair's share of the batches goes as count^(1 - balance):
     rare pairs are seen more often than their frequency alone would give (0.5: inverse square root).
+
+    ``groups`` > 1: each run of ``groups`` consecutive images shares one hair/eye pair (the first
+    drawn as above, the others uniformly from its pair, with replacement). The discriminator's
+    minibatch standard deviation, taken over such runs, then sees the spread within one pair, and
+    a generator that draws one face per pair can no longer hide behind the batch's mix of pairs.
     """
 
     def __init__(
@@ -244,8 +249,16 @@ class Batches:
         size: int,
         flip: bool,
         balance: float = 0.0,
+        groups: int = 0,
     ):
+        if groups > 1 and batch_size % groups:
+            raise UserError(f"train.batch_size {batch_size} is not a multiple of train.tag_groups {groups}")
         self.data, self.bs, self.seed, self.rank, self.world = data, batch_size, seed, rank, world
+        self.groups = groups if groups > 1 else 1
+        pair = torch.from_numpy(data.hair.astype(np.int64) * 64 + data.eye)
+        self.by_pair = torch.argsort(pair, stable=True)  # image indices, pair by pair
+        first = torch.searchsorted(pair[self.by_pair], pair)  # where each image's pair starts in by_pair
+        self.pair_start, self.pair_size = first, torch.bincount(pair)[pair]
         self.size, self.flip = size, flip
         counts = torch.from_numpy(data.pair_counts()).double()
         self.weights = counts[data.hair, data.eye] ** -balance if balance > 0 else None
@@ -265,6 +278,11 @@ class Batches:
             order = torch.randperm(len(self.data), generator=g)[:n]
         else:
             order = torch.multinomial(self.weights, n, replacement=True, generator=g)
+        if self.groups > 1:
+            first = order[:: self.groups]  # each group's first image; the rest are drawn from its pair
+            pick = (torch.rand(len(first), self.groups - 1, generator=g) * self.pair_size[first, None]).long()
+            mates = self.by_pair[self.pair_start[first, None] + pick]
+            order = torch.cat([first[:, None], mates], 1).flatten()
         order = order.view(self.per_epoch, self.world, self.bs)[:, self.rank]
         for idx in order[start:]:
             x = to_tensor(self.images[idx].numpy(), self.size)

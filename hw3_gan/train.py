@@ -356,6 +356,11 @@ def save(
 
 def train_gan(run: Run[Config]) -> None:
     cfg, device, env = run.cfg, run.device, run.env
+    if cfg.train.tag_groups > 1 and cfg.train.tag_groups != cfg.model.mbstd_group:
+        raise UserError(
+            f"train.tag_groups {cfg.train.tag_groups} must equal model.mbstd_group {cfg.model.mbstd_group}: "
+            "the groups are there for the discriminator's minibatch standard deviation"
+        )
     nets = build(cfg, device)
     train_data = load_training_data(run)
     loop = restore(run, nets)
@@ -369,6 +374,7 @@ def train_gan(run: Run[Config]) -> None:
         cfg.model.image_size,
         cfg.data.flip,
         cfg.train.balance,
+        cfg.train.tag_groups,
     )
     pair_counts = train_data.pair_counts()
     total_steps = cfg.train.epochs * batches.per_epoch

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from common.config import ConfigError, load_config
+from common.errors import UserError
 from hw3_gan import data, train
 from hw3_gan.augment import cutout, diff_augment, translation
 from hw3_gan.config import Config, TrainConfig
@@ -102,3 +103,24 @@ def test_balanced_batches_show_rare_pairs_as_the_square_root_of_their_count():
     assert plain == pytest.approx(0.1)  # without balance every image once per epoch: 40 of 400
     # inverse-sqrt weights: the rare pair's share is sqrt(40) / (sqrt(40) + sqrt(360)) = 0.25
     assert balanced == pytest.approx(0.25, abs=0.02)
+
+
+def test_tag_groups_keep_one_pair_per_run_and_the_balance():
+    faces = _faces(common=360, rare=40)
+    faces.eye = np.arange(400) % 3  # six pairs: 120 / 120 / 120 common, 14 / 13 / 13 rare
+    faces.images[:, 0, 0, 0] = np.arange(400) % 200  # which image it is, up to the pair
+    batches = data.Batches(faces, 40, seed=0, rank=0, world=1, size=8, flip=False, balance=0.5, groups=4)
+    hairs, mixed_groups, repeats, groups = [], 0, 0, 0
+    for epoch in range(20):
+        for x, hair, eye in batches.epoch(epoch):
+            pairs = (hair * 3 + eye).view(10, 4)
+            mixed_groups += int((pairs != pairs[:, :1]).any(1).sum())
+            marks = x[:, 0, 0, 0].view(10, 4)
+            repeats += sum(len(set(g.tolist())) < 4 for g in marks)
+            groups += 10
+            hairs.append(hair)
+    assert mixed_groups == 0
+    assert repeats < 0.3 * groups  # about 0.14 by chance; the others of a group are drawn from the pair, not copies of the first
+    assert torch.cat(hairs).float().mean().item() == pytest.approx(0.25, abs=0.03)  # the balance is kept
+    with pytest.raises(UserError, match="batch_size 42 is not a multiple of train.tag_groups 4"):
+        data.Batches(faces, 42, seed=0, rank=0, world=1, size=8, flip=False, groups=4)
