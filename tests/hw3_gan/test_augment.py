@@ -120,7 +120,8 @@ def test_tag_groups_keep_one_pair_per_run_and_the_balance():
             groups += 10
             hairs.append(hair)
     assert mixed_groups == 0
-    assert repeats < 0.3 * groups  # about 0.14 by chance; the others of a group are drawn from the pair, not copies of the first
+    # the others of a group are drawn from its pair, not copies of the first: about 0.14 repeat by chance
+    assert repeats < 0.3 * groups
     assert torch.cat(hairs).float().mean().item() == pytest.approx(0.25, abs=0.03)  # the balance is kept
     with pytest.raises(UserError, match="batch_size 42 is not a multiple of train.tag_groups 4"):
         data.Batches(faces, 42, seed=0, rank=0, world=1, size=8, flip=False, groups=4)
