@@ -255,13 +255,15 @@ class Batches:
             raise UserError(f"train.batch_size {batch_size} is not a multiple of train.tag_groups {groups}")
         self.data, self.bs, self.seed, self.rank, self.world = data, batch_size, seed, rank, world
         self.groups = groups if groups > 1 else 1
-        pair = torch.from_numpy(data.hair.astype(np.int64) * 64 + data.eye)
-        self.by_pair = torch.argsort(pair, stable=True)  # image indices, pair by pair
-        first = torch.searchsorted(pair[self.by_pair], pair)  # where each image's pair starts in by_pair
-        self.pair_start, self.pair_size = first, torch.bincount(pair)[pair]
         self.size, self.flip = size, flip
-        counts = torch.from_numpy(data.pair_counts()).double()
-        self.weights = counts[data.hair, data.eye] ** -balance if balance > 0 else None
+        counts = torch.from_numpy(data.pair_counts())
+        pair_size = counts[data.hair, data.eye]  # each image's pair count
+        self.weights = pair_size.double() ** -balance if balance > 0 else None
+        if self.groups > 1:
+            pair = torch.from_numpy(data.hair * counts.shape[1] + data.eye)
+            self.by_pair = torch.argsort(pair, stable=True)  # image indices, pair by pair
+            self.pair_start = torch.searchsorted(pair[self.by_pair], pair)  # where each image's pair begins there
+            self.pair_size = pair_size
         self.images = torch.from_numpy(data.images)
         self.hair, self.eye = torch.from_numpy(data.hair), torch.from_numpy(data.eye)
         self.per_epoch = len(data) // (batch_size * world)

@@ -239,6 +239,11 @@ def build(cfg: Config, device: torch.device) -> Nets:
     """Models, optimizers and the EMA copy from the config (a bad model config is one clear line)."""
     if len(cfg.train.betas) != 2:
         raise UserError(f"config key 'train.betas' must hold 2 numbers, got {cfg.train.betas}")
+    if cfg.train.tag_groups > 1 and cfg.train.tag_groups != cfg.model.mbstd_group:
+        raise UserError(
+            f"train.tag_groups {cfg.train.tag_groups} must equal model.mbstd_group {cfg.model.mbstd_group}: "
+            "the groups are there for the discriminator's minibatch standard deviation"
+        )
     try:
         gen = Generator(cfg.model, N_HAIR, N_EYE).to(device)
         disc = Discriminator(cfg.model, N_HAIR, N_EYE).to(device)
@@ -356,11 +361,6 @@ def save(
 
 def train_gan(run: Run[Config]) -> None:
     cfg, device, env = run.cfg, run.device, run.env
-    if cfg.train.tag_groups > 1 and cfg.train.tag_groups != cfg.model.mbstd_group:
-        raise UserError(
-            f"train.tag_groups {cfg.train.tag_groups} must equal model.mbstd_group {cfg.model.mbstd_group}: "
-            "the groups are there for the discriminator's minibatch standard deviation"
-        )
     nets = build(cfg, device)
     train_data = load_training_data(run)
     loop = restore(run, nets)

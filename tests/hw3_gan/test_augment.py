@@ -125,3 +125,6 @@ def test_tag_groups_keep_one_pair_per_run_and_the_balance():
     assert torch.cat(hairs).float().mean().item() == pytest.approx(0.25, abs=0.03)  # the balance is kept
     with pytest.raises(UserError, match="batch_size 42 is not a multiple of train.tag_groups 4"):
         data.Batches(faces, 42, seed=0, rank=0, world=1, size=8, flip=False, groups=4)
+    cfg = load_config(Config, CONFIGS / "cpu60_ac.yaml", ["train.tag_groups=8"])  # D's groups stay at 4
+    with pytest.raises(UserError, match="train.tag_groups 8 must equal model.mbstd_group 4"):
+        train.build(cfg, torch.device("cpu"))
