@@ -34,6 +34,7 @@ class TrainConfig:
     aux_weight: float = param(1.0, ge=0)  # the auxiliary tag classifier's loss, with model.aux_classifier
     aux_features: bool = True  # the classifier's loss on real images also trains D's shared features
     twin_share: float = param(1.0, ge=0)  # with model.aux_twin, G raises the twin's loss at this share of aux_weight
+    twin_loss: Literal["tac", "adc"] = "tac"  # the two heads as TAC-GAN's separate ones or ADC-GAN's one 2K-way softmax
     aux_confident: float = param(0.0, ge=0, lt=1)  # G's classifier loss stops for a tag named with this probability
     mode_seeking: float = param(1.0, ge=0)  # weight of the mode-seeking term against conditional mode collapse (0: off)
     mode_seeking_features: float = param(0.0, ge=0)  # the same term measured in D's features (0: off)

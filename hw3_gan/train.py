@@ -2,7 +2,8 @@
 
 One step: the discriminator learns real-with-its-tags → real, fake → fake and real-with-wrong-tags
 → fake (non-saturating loss, lazy R1 or DRAGAN penalty) and, with ``model.aux_classifier``, to name
-the real images' tags (with ``model.aux_twin``, a twin head names the generated images' asked tags);
+the real images' tags (with ``model.aux_twin``, a twin head names the generated images' asked tags;
+with ``train.twin_loss: adc`` the two heads are one softmax over real and generated tags);
 then the generator learns to be scored real (and named right, and not easily by the twin) under the
 tags it was asked for. An EMA copy of the generator is what samples are drawn from.
 """
@@ -76,6 +77,11 @@ def tag_loss(
     )
 
 
+def adc_logits(logits: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """ADC-GAN's 2K-way (hair, eye) logits: the classifier's K "real" classes, then the twin's K "generated"."""
+    return torch.cat([logits[0], logits[2]], 1), torch.cat([logits[1], logits[3]], 1)
+
+
 def d_loss(
     D: torch.nn.Module,
     real: torch.Tensor,
@@ -117,17 +123,24 @@ def d_loss(
     else:
         loss = F.softplus(-s_real).mean() + F.softplus(s_fake).mean() + cfg.wrong_weight * F.softplus(s_wrong).mean()
     stats = {"d_real": s_real.mean().item(), "d_fake": s_fake.mean().item(), "d_wrong": s_wrong.mean().item()}
-    if logits is not None:
+    if logits is not None and len(logits) == 4 and cfg.twin_loss == "adc":
+        # ADC-GAN: one 2K-way softmax names real images' tags as "real k" and fakes' as "generated k".
+        joint = adc_logits(logits)
+        aux = tag_loss(joint[0][:b], joint[1][:b], hair, eye)
+        twin = tag_loss(joint[0][b:], joint[1][b:], hair + n_hair, eye + n_eye)
+        loss = loss + cfg.aux_weight * (aux + twin)
+        stats["d_aux"], stats["d_twin"] = aux.item(), twin.item()
+    elif logits is not None:
         # The classifier learns the tags from real images only: fakes would teach it the generator's errors.
         # Without train.aux_features it learns them on the features as the realness loss shapes them.
         aux = tag_loss(logits[0][:b], logits[1][:b], hair, eye)
         loss = loss + cfg.aux_weight * aux
         stats["d_aux"] = aux.item()
-    if logits is not None and len(logits) == 4:
-        # TAC-GAN's twin learns the tags the generator was asked for, from its images only.
-        twin = tag_loss(logits[2][b:], logits[3][b:], hair, eye)
-        loss = loss + cfg.aux_weight * twin
-        stats["d_twin"] = twin.item()
+        if len(logits) == 4:
+            # TAC-GAN's twin learns the tags the generator was asked for, from its images only.
+            twin = tag_loss(logits[2][b:], logits[3][b:], hair, eye)
+            loss = loss + cfg.aux_weight * twin
+            stats["d_twin"] = twin.item()
     if penalise and cfg.penalty == "r1":
         # R1 (Mescheder et al.): penalise the gradient on real data; reuses the forward above.
         (grad,) = torch.autograd.grad(s_real.float().sum(), real, create_graph=True)
@@ -164,18 +177,26 @@ def g_loss(
         scores, _, logits = D(diff_augment(fake, cfg.augment), hair, eye)
     loss = -scores.mean() if cfg.loss == "hinge" else F.softplus(-scores).mean()
     stats: dict = {}
-    if logits is not None:
+    if logits is not None and len(logits) == 4 and cfg.twin_loss == "adc":
+        # ADC-GAN (Hou et al. 2022): towards "real k" and away from "generated k" in the one softmax;
+        # the difference of the two cross-entropies is the difference of their two logits.
+        joint = adc_logits(logits)
+        aux = tag_loss(*joint, hair, eye, cfg.aux_confident)
+        twin = tag_loss(*joint, hair + logits[0].shape[1], eye + logits[1].shape[1])
+        loss = loss + cfg.aux_weight * (aux - cfg.twin_share * twin)
+        stats["g_aux"], stats["g_twin"] = aux.item(), twin.item()
+    elif logits is not None:
         aux = tag_loss(*logits[:2], hair, eye, cfg.aux_confident)
         loss = loss + cfg.aux_weight * aux
         stats["g_aux"] = aux.item()
-    if logits is not None and len(logits) == 4:
-        # TAC-GAN: minimising the real-trained head's loss alone also lowers the conditional entropy
-        # of the images (each drawn as its colours' most typical one); raising the twin's loss,
-        # which names the generator's own images, cancels that term (Gong et al. 2019); a share
-        # below 1 cancels part of it.
-        twin = tag_loss(*logits[2:], hair, eye)
-        loss = loss - cfg.twin_share * cfg.aux_weight * twin
-        stats["g_twin"] = twin.item()
+        if len(logits) == 4:
+            # TAC-GAN: minimising the real-trained head's loss alone also lowers the conditional entropy
+            # of the images (each drawn as its colours' most typical one); raising the twin's loss,
+            # which names the generator's own images, cancels that term (Gong et al. 2019); a share
+            # below 1 cancels part of it.
+            twin = tag_loss(*logits[2:], hair, eye)
+            loss = loss - cfg.twin_share * cfg.aux_weight * twin
+            stats["g_twin"] = twin.item()
     noise_distance = (z[:half] - z[half:]).abs().mean(1)
     if cfg.mode_seeking > 0 and half > 0:
         ratio = (fake[:half] - fake[half:]).abs().flatten(1).mean(1) / noise_distance
@@ -244,6 +265,8 @@ def build(cfg: Config, device: torch.device) -> Nets:
             f"train.tag_groups {cfg.train.tag_groups} must equal model.mbstd_group {cfg.model.mbstd_group}: "
             "the groups are there for the discriminator's minibatch standard deviation"
         )
+    if cfg.train.twin_loss == "adc" and not cfg.model.aux_twin:
+        raise UserError("train.twin_loss adc needs model.aux_twin: the twin's logits are the 'generated' classes")
     try:
         gen = Generator(cfg.model, N_HAIR, N_EYE).to(device)
         disc = Discriminator(cfg.model, N_HAIR, N_EYE).to(device)

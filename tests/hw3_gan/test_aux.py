@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from common.checkpoint import load_checkpoint
 from common.config import load_config
+from common.errors import UserError
 from hw3_gan import train
 from hw3_gan.config import Config, TrainConfig
 from hw3_gan.generate import TagSampler
@@ -147,3 +148,35 @@ def test_the_generator_is_pushed_away_from_the_twin_and_towards_the_classifier(s
 def test_a_twin_needs_the_classifier():
     with pytest.raises(ValueError, match="aux_twin needs model.aux_classifier"):
         Discriminator(ModelConfig(image_size=16, ndf=8, aux_twin=True), 12, 11)
+
+
+def test_adc_names_real_and_generated_tags_in_one_softmax():
+    disc, cfg = _twin_disc(), TrainConfig(penalty="none", wrong_weight=0.0, aux_weight=0.5, twin_loss="adc")
+    real, fake = torch.randn(8, 3, 16, 16), torch.randn(8, 3, 16, 16)
+    hair, eye = torch.arange(8), torch.arange(8) + 3
+    loss, stats = train.d_loss(disc, real, fake, hair, eye, cfg, False, 12, 11)
+    disc.eval()  # by hand: 24 hair and 22 eye classes, the generated ones after the real ones
+    for images, shift, key in ((real, 0, "d_aux"), (fake, 1, "d_twin")):
+        _, _, (h, e, th, te) = disc(images, hair, eye)
+        want = F.cross_entropy(torch.cat([h, th], 1), hair + 12 * shift)
+        want = want + F.cross_entropy(torch.cat([e, te], 1), eye + 11 * shift)
+        assert abs(stats[key] - want.item()) < 1e-5
+    without, _ = train.d_loss(disc, real, fake, hair, eye, dataclasses.replace(cfg, aux_weight=0.0), False, 12, 11)
+    assert abs((loss - without).item() - 0.5 * (stats["d_aux"] + stats["d_twin"])) < 1e-4
+    # the generator: the two cross-entropies' difference is the "generated k" logit minus the "real k" one
+    images, z = torch.randn(4, 3, 16, 16), torch.randn(4, 8)
+    gen = lambda z, hair, eye: images  # noqa: E731
+    gen_cfg = TrainConfig(aux_weight=0.5, mode_seeking=0.0, twin_loss="adc")
+    loss, stats = train.g_loss(gen, disc, z, hair[:4], eye[:4], gen_cfg)
+    plain, _ = train.g_loss(gen, disc, z, hair[:4], eye[:4], dataclasses.replace(gen_cfg, aux_weight=0.0))
+    _, _, (h, e, th, te) = disc(images, hair[:4], eye[:4])
+    rows = torch.arange(4)
+    gap = (th[rows, hair[:4]] - h[rows, hair[:4]]).mean() + (te[rows, eye[:4]] - e[rows, eye[:4]]).mean()
+    assert abs((loss - plain).item() - 0.5 * gap.item()) < 1e-4
+    assert abs(stats["g_aux"] - stats["g_twin"] - gap.item()) < 1e-4
+
+
+def test_adc_needs_the_twin_head():
+    cfg = load_config(Config, CONFIGS / "cpu60_ac.yaml", ["train.twin_loss=adc"])
+    with pytest.raises(UserError, match="train.twin_loss adc needs model.aux_twin"):
+        train.build(cfg, torch.device("cpu"))
