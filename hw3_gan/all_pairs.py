@@ -2,10 +2,11 @@
 
 ``python -m hw3_gan.evaluate --all-pairs --checkpoint RUN/best.pt --csv pairs.csv --json pairs.json``
 draws ``k`` images per pair (fixed seed) and reports, per pair and pooled over all of them, what
-``evaluate`` reports for a testing file: the classifier's hair / eye / joint accuracy, the anime-face
-detection rate, the Fréchet distance in the classifier's feature space next to the real-vs-real
-floor at the same sample size (two disjoint real sets, ``k`` images per pair each), and the
-within-pair diversity over that of real images. The pair counts are those of the GAN's training
+``evaluate`` reports for a testing file: the classifier's hair / eye / joint accuracy (the joint one
+also on ``k`` real images per pair, the ceiling a generator as varied as the data would meet), the
+anime-face detection rate, the Fréchet distance in the classifier's feature space next to the
+real-vs-real floor at the same sample size (two disjoint real sets, ``k`` images per pair each), and
+the within-pair diversity over that of real images. The pair counts are those of the GAN's training
 split, which is also where the real reference images come from (the classifier never saw it).
 """
 
@@ -77,8 +78,9 @@ def score_pairs(
     set_a, set_b, short = tag_matched_sets(real, requests, rng, per_line=k)
     if short:
         raise UserError(f"{short} pairs have fewer than {2 * k} real images; raise --min-count or lower --per-pair")
-    real_feats = predict(net, real.images[np.concatenate([set_a, set_b])])[0]
+    real_feats, real_h, real_e = predict(net, real.images[np.concatenate([set_a, set_b])])
     fa, fb = real_feats[: len(set_a)], real_feats[len(set_a) :]
+    real_ok = (real_h[: len(set_a)] == want_h) & (real_e[: len(set_a)] == want_e)  # set_a: k per pair, in order
     faces = face_hits(images, cascade) if cascade is not None else None
     counts = real.pair_counts()
     rows, gen_div, real_div = [], [], []
@@ -111,6 +113,7 @@ def score_pairs(
         "hair_accuracy": float(ok_h.mean()),
         "eye_accuracy": float(ok_e.mean()),
         "joint_accuracy": float((ok_h & ok_e).mean()),
+        "joint_accuracy_real": float(real_ok.mean()),
         "face_rate_generated": None if faces is None else float(faces.mean()),
         "face_rate_real": None if real_faces is None else float(real_faces.mean()),
         "frechet_generated_vs_real": fd,
@@ -133,7 +136,8 @@ def format_pooled(p: dict) -> str:
     real_face = "" if p["face_rate_real"] is None else f" (real {p['face_rate_real']:.3f})"
     return (
         f"all pairs: {p['pairs']} pairs x {p['per_pair']} = {p['images']} images\n"
-        f"accuracy   hair {p['hair_accuracy']:.3f}  eye {p['eye_accuracy']:.3f}  joint {p['joint_accuracy']:.3f}\n"
+        f"accuracy   hair {p['hair_accuracy']:.3f}  eye {p['eye_accuracy']:.3f}  joint {p['joint_accuracy']:.3f} "
+        f"(real {p['joint_accuracy_real']:.3f})\n"
         f"face       {face}{real_face}\n"
         f"frechet    {p['frechet_generated_vs_real']:.2f}, real-real floor {p['frechet_real_vs_real']:.2f}: "
         f"ratio {p['frechet_ratio']:.2f}\n"

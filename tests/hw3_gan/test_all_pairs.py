@@ -13,8 +13,9 @@ from common.checkpoint import load_checkpoint
 from hw3_gan import all_pairs, evaluate, generate, train
 from hw3_gan.classifier import predict, save_classifier, train_classifier
 from hw3_gan.data import load_faces
+from hw3_gan.evaluate import tag_matched_sets
 from hw3_gan.sample_data import write_sample_data
-from hw3_gan.tags import EYE_COLOURS, HAIR_COLOURS
+from hw3_gan.tags import EYE_COLOURS, HAIR_COLOURS, TagRequest
 
 from .conftest import tiny_train_args
 
@@ -62,6 +63,19 @@ def test_real_images_score_well_and_copies_show_collapse(tiny):
     assert pooled["diversity_ratio"] < 0.05 and max(r["diversity_ratio"] for r in rows) < 0.05
     feats = predict(net, copies)[0]
     assert pooled["diversity_generated"] == pytest.approx(0.0, abs=1e-4) and feats.shape[0] == 3 * len(pairs)
+
+
+def test_real_joint_accuracy_is_the_classifiers_on_the_reference_images(tiny):
+    _, _, faces, net = tiny
+    pairs = all_pairs.frequent_pairs(faces.pair_counts(), 10)
+    requests = [TagRequest(str(i), h, e) for i, (h, e) in enumerate(pairs, 1)]
+    set_a = tag_matched_sets(faces, requests, np.random.default_rng(0), per_line=3)[0]  # score_pairs' own draw
+    _, hair, eye = predict(net, faces.images[set_a])
+    want = np.mean([(hair[i] == pairs[i // 3][0]) & (eye[i] == pairs[i // 3][1]) for i in range(len(set_a))])
+    pooled, _ = all_pairs.score_pairs(np.zeros_like(faces.images[set_a]), pairs, 3, net, faces)
+    assert pooled["joint_accuracy_real"] == pytest.approx(want) and 0 < want
+    pooled, _ = all_pairs.score_pairs(faces.images[set_a], pairs, 3, net, faces)  # the reference images themselves
+    assert pooled["joint_accuracy"] == pytest.approx(want)
 
 
 def _args(root, folder, *extra):
