@@ -48,15 +48,12 @@ def test_without_the_switch_there_is_no_classifier():
     )
 
 
-def test_tiny_gan_with_the_auxiliary_classifier_learns_colours(tmp_path):
+@pytest.mark.parametrize("heads", [[], ["model.aux_twin=true", "train.twin_loss=adc"]], ids=["ac", "adc"])
+def test_tiny_gan_with_the_auxiliary_classifier_learns_colours(tmp_path, heads):
     folder = write_sample_data(tmp_path / "data", n=320)
     run = tmp_path / "run"
-    assert (
-        train.main(
-            tiny_train_args(run, folder, "model.image_size=16", "model.aux_classifier=true", "train.max_steps=150")
-        )
-        == 0
-    )
+    args = tiny_train_args(run, folder, "model.image_size=16", "model.aux_classifier=true", "train.max_steps=150")
+    assert train.main([*args, *heads]) == 0
     state = load_checkpoint(run / "best.pt", "hw3_gan")
     assert "classifier.weight" in state["models"]["D"]
     hair_acc, eye_acc = _judge(TagSampler(state, torch.device("cpu")).gen)
@@ -69,6 +66,15 @@ def test_ac_config_is_cpu60_with_only_the_classifier_added():
     assert ac["train"] == {**base["train"], "aux_weight": 0.25}
     assert {k: v for k, v in ac.items() if k not in ("model", "train")} == {
         k: v for k, v in base.items() if k not in ("model", "train")
+    }
+
+
+def test_adc_config_is_cpu60_ac_with_only_the_twin_and_its_loss_added():
+    ac, adc = (dataclasses.asdict(load_config(Config, CONFIGS / n, [])) for n in ("cpu60_ac.yaml", "cpu60_adc.yaml"))
+    assert adc["model"] == {**ac["model"], "aux_twin": True}
+    assert adc["train"] == {**ac["train"], "twin_loss": "adc"}
+    assert {k: v for k, v in adc.items() if k not in ("model", "train")} == {
+        k: v for k, v in ac.items() if k not in ("model", "train")
     }
 
 
