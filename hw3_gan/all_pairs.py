@@ -3,7 +3,7 @@
 ``python -m hw3_gan.evaluate --all-pairs --checkpoint RUN/best.pt --csv pairs.csv --json pairs.json``
 draws ``k`` images per pair (fixed seed) and reports, per pair and pooled over all of them, what
 ``evaluate`` reports for a testing file: the classifier's hair / eye / joint accuracy (the joint one
-also on ``k`` real images per pair, the ceiling a generator as varied as the data would meet), the
+also on ``k`` real images per pair: what a generator that drew like the data would score), the
 anime-face detection rate, the Fréchet distance in the classifier's feature space next to the
 real-vs-real floor at the same sample size (two disjoint real sets, ``k`` images per pair each), and
 the within-pair diversity over that of real images. The pair counts are those of the GAN's training
