@@ -69,10 +69,10 @@ def test_ac_config_is_cpu60_with_only_the_classifier_added():
     }
 
 
-def test_adc_config_is_cpu60_ac_with_only_the_twin_and_its_loss_added():
+def test_adc_config_is_cpu60_ac_with_only_the_twin_and_its_loss_and_share_added():
     ac, adc = (dataclasses.asdict(load_config(Config, CONFIGS / n, [])) for n in ("cpu60_ac.yaml", "cpu60_adc.yaml"))
     assert adc["model"] == {**ac["model"], "aux_twin": True}
-    assert adc["train"] == {**ac["train"], "twin_loss": "adc"}
+    assert adc["train"] == {**ac["train"], "twin_loss": "adc", "twin_share": 0.75}
     assert {k: v for k, v in adc.items() if k not in ("model", "train")} == {
         k: v for k, v in ac.items() if k not in ("model", "train")
     }
