@@ -180,6 +180,8 @@ def test_adc_names_real_and_generated_tags_in_one_softmax():
     gap = (th[rows, hair[:4]] - h[rows, hair[:4]]).mean() + (te[rows, eye[:4]] - e[rows, eye[:4]]).mean()
     assert abs((loss - plain).item() - 0.5 * gap.item()) < 1e-4
     assert abs(stats["g_aux"] - stats["g_twin"] - gap.item()) < 1e-4
+    part, _ = train.g_loss(gen, disc, z, hair[:4], eye[:4], dataclasses.replace(gen_cfg, twin_share=0.75))
+    assert abs((part - plain).item() - 0.5 * (stats["g_aux"] - 0.75 * stats["g_twin"])) < 1e-4  # cpu60_adc's share
 
 
 def test_adc_needs_the_twin_head():
