@@ -124,6 +124,7 @@ def main() -> int:
     p.add_argument("--wait-pid", type=int, help="with --train-run: wait for this training process to end first")
     p.add_argument("--classifier-epochs", type=int, default=10, help="evaluation classifier epochs")
     p.add_argument("--docs", default="docs/hw3_gan", help="where to copy the sample grids")
+    p.add_argument("--candidates", type=int, default=1, help="each image the best of this many draws (generate)")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -131,6 +132,7 @@ def main() -> int:
     hw3 = root / "hw3"
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     res: dict = {"threads": torch.get_num_threads(), "load_avg_1min_at_start": os.getloadavg()[0]}
+    res["candidates"] = args.candidates
     print(
         f"threads {res['threads']}, 1-minute load average {res['load_avg_1min_at_start']:.2f}, torch "
         f"{torch.__version__}",
@@ -221,6 +223,8 @@ def main() -> int:
             str(run / "best.pt"),
             "--device",
             "cpu",
+            "--candidates",
+            str(args.candidates),
         ],
         check=True,
         cwd=REPO,
@@ -236,7 +240,7 @@ def main() -> int:
     print("== testing_tags.txt (25 lines, 125 images)\n" + format_report(res["testing_tags"]), flush=True)
     wide = out / "bench_tags.txt"
     bench_lines(real.pair_counts(), 200, np.random.default_rng(0), wide)
-    sampler = generate.TagSampler(state, torch.device("cpu"))
+    sampler = generate.TagSampler(state, torch.device("cpu"), candidates=args.candidates)
     wide_reqs = read_testing_text(wide)
     generate.generate(sampler, wide_reqs, out / "samples_wide", seed=1)
     res["wide"] = evaluate(read_samples(out / "samples_wide", wide_reqs), wide_reqs, net, real, cascade)

@@ -243,7 +243,7 @@ def _all_pairs(args: argparse.Namespace) -> int:
 
     ckpt = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(HOMEWORK)
     check_outputs([args.csv, args.json], [ckpt, args.classifier or default_path(), args.cascade, args.data])
-    sampler = TagSampler(load_checkpoint(ckpt, HOMEWORK), torch.device("cpu"), str(ckpt))
+    sampler = TagSampler(load_checkpoint(ckpt, HOMEWORK), torch.device("cpu"), str(ckpt), args.candidates)
     pairs = all_pairs.frequent_pairs(sampler.counts, args.min_count)
     if not pairs:
         raise UserError(f"{ckpt}: no hair/eye pair has {args.min_count} training images (--min-count)")
@@ -293,6 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     g.add_argument("--per-pair", type=int, default=5, help="images generated (and real images per set) per pair")
     g.add_argument("--sample-seed", type=int, default=0, help="noise seed of the generated images")
     g.add_argument("--csv", help="write the per-pair table to this CSV file")
+    g.add_argument("--candidates", type=int, default=1, help="each image the best of this many draws (see generate)")
     return run_cli(_main, p, argv)
 
 

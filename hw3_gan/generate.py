@@ -1,5 +1,7 @@
 """The course command: ``python -m hw3_gan.generate testing_text.txt [--out samples] [--seed N]``.
 
+``--candidates N`` makes every image the best of N noise draws as the run's own discriminator names
+their colours (runs with ``model.aux_classifier``): more images in the asked colours, less variety.
 ``--colour-grid PNG`` (every hair x eye colour, one noise) and ``--interpolate PNG`` (between two
 seeds at fixed tags) draw pictures instead.
 
@@ -30,23 +32,43 @@ from common.setup import start_inference
 from hw3_gan import HOMEWORK
 from hw3_gan.config import Config
 from hw3_gan.data import IMAGE_SIZE, save_grid, to_uint8
-from hw3_gan.model import Generator
+from hw3_gan.model import Discriminator, Generator, adc_logits
 from hw3_gan.tags import EYE_COLOURS, HAIR_COLOURS, PER_LINE, TagRequest, describe, parse_tags, read_testing_text
 
 
 class TagSampler:
-    """A trained generator with its colour lists and the training tag statistics."""
+    """A trained generator with its colour lists and the training tag statistics.
 
-    def __init__(self, state: dict, device: torch.device, source: str = "checkpoint"):
+    With ``candidates`` n > 1, every image is the best of n noise draws as the run's own discriminator
+    judges it: the one its tag classifier gives the highest probability of the asked hair and eye colours
+    (with ADC-GAN's heads, of the asked colours as *real* images). Best-of-n selection is a simple form
+    of discriminator rejection sampling (Azadi et al. 2019); the evaluation classifier plays no part.
+    It trades variety for colours: docs/RESULTS.md measures n = 1 to 4.
+    """
+
+    def __init__(self, state: dict, device: torch.device, source: str = "checkpoint", candidates: int = 1):
+        if candidates < 1:
+            raise UserError(f"--candidates must be at least 1, got {candidates}")
         extra = state.get("extra", {})
         try:
             cfg = config_from_dict(Config, state["config"])
             self.hair_names, self.eye_names = list(extra["hair_colours"]), list(extra["eye_colours"])
-            self.gen = Generator(cfg.model, len(self.hair_names), len(self.eye_names))
+            n_hair, n_eye = len(self.hair_names), len(self.eye_names)
+            self.gen = Generator(cfg.model, n_hair, n_eye)
             self.gen.load_state_dict(state["models"][extra.get("sampler", "G_ema")])
+            self.disc = None
+            if candidates > 1 and cfg.model.aux_classifier:
+                self.disc = Discriminator(cfg.model, n_hair, n_eye)
+                self.disc.load_state_dict(state["models"]["D"])
         except (KeyError, TypeError, RuntimeError, UserError) as exc:
             raise UserError(f"{source}: not a hw3_gan generator checkpoint ({type(exc).__name__}: {exc})") from None
+        if candidates > 1 and self.disc is None:
+            raise UserError(f"{source}: --candidates {candidates} needs a run with model.aux_classifier")
         self.gen.to(device).eval()
+        if self.disc is not None:
+            self.disc.to(device).eval()
+        self.candidates = candidates
+        self.adc = cfg.model.aux_twin and cfg.train.twin_loss == "adc"
         self.device = device
         self.counts = np.asarray(
             extra.get("pair_counts", np.ones((len(self.hair_names), len(self.eye_names)))), dtype=np.float64
@@ -71,12 +93,37 @@ class TagSampler:
         return (flat // probs.shape[1]).tolist(), (flat % probs.shape[1]).tolist()
 
     def sample(self, hair: list[int], eye: list[int], g: torch.Generator) -> np.ndarray:
-        return self.render(torch.randn(len(hair), self.gen.nz, generator=g), hair, eye)
+        """(N, 64, 64, 3) uint8 for N tag pairs: each the best of ``candidates`` noise draws (see the class)."""
+        n = self.candidates
+        z = torch.randn(len(hair), n, self.gen.nz, generator=g)  # n == 1: the same noise as a plain draw
+        if n == 1:
+            return self.render(z[:, 0], hair, eye)
+        hair_t = torch.tensor(hair, device=self.device).repeat_interleave(n)
+        eye_t = torch.tensor(eye, device=self.device).repeat_interleave(n)
+        with torch.no_grad():
+            x = self.gen(z.flatten(0, 1).to(self.device), hair_t, eye_t)
+            best = self.tag_log_prob(x, hair_t, eye_t).view(len(hair), n).argmax(1)
+        return self._to_images(x.view(len(hair), n, *x.shape[1:])[torch.arange(len(hair)), best])
+
+    @torch.no_grad()
+    def tag_log_prob(self, x: torch.Tensor, hair: torch.Tensor, eye: torch.Tensor) -> torch.Tensor:
+        """log p(hair) + log p(eye) under the discriminator's tag classifier, one per image.
+
+        Each image's candidates are consecutive, so the minibatch-deviation groups the discriminator
+        reads hold one image's candidates (exactly, when their number is the group size).
+        """
+        _, _, logits = self.disc(x.float(), hair, eye)
+        hair_logits, eye_logits = adc_logits(logits) if self.adc else logits[:2]
+        pick = [lg.log_softmax(1).gather(1, t[:, None])[:, 0] for lg, t in ((hair_logits, hair), (eye_logits, eye))]
+        return pick[0] + pick[1]
 
     @torch.no_grad()
     def render(self, z: torch.Tensor, hair: list[int], eye: list[int]) -> np.ndarray:
         """Noise (N, nz) and this checkpoint's tag ids → (N, 64, 64, 3) uint8."""
         x = self.gen(z.to(self.device), torch.tensor(hair, device=self.device), torch.tensor(eye, device=self.device))
+        return self._to_images(x)
+
+    def _to_images(self, x: torch.Tensor) -> np.ndarray:
         if x.shape[-1] != IMAGE_SIZE:
             x = torch.nn.functional.interpolate(x.float(), size=(IMAGE_SIZE, IMAGE_SIZE), mode="bicubic")
         return to_uint8(x)
@@ -150,7 +197,7 @@ def _pictures(args: argparse.Namespace, device: torch.device) -> int:
         raise UserError(f"--tags needs a hair and an eye colour, got '{args.tags}'")
     ckpt = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(HOMEWORK)
     check_outputs([args.colour_grid, args.interpolate], [ckpt])
-    sampler = TagSampler(load_checkpoint(ckpt, HOMEWORK), device, str(ckpt))
+    sampler = TagSampler(load_checkpoint(ckpt, HOMEWORK), device, str(ckpt), args.candidates)
     if args.colour_grid:
         colour_grid(sampler, Path(args.colour_grid), args.seed)
         say(f"wrote {args.colour_grid}: {len(HAIR_COLOURS)} hair x {len(EYE_COLOURS)} eye colours, seed {args.seed}")
@@ -175,7 +222,7 @@ def _main(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out}: is a file, expected a folder")
     ckpt = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(HOMEWORK)
     check_outputs([out / name for name in output_names(requests)], [args.testing_text, ckpt])
-    sampler = TagSampler(load_checkpoint(ckpt, HOMEWORK), device, str(ckpt))
+    sampler = TagSampler(load_checkpoint(ckpt, HOMEWORK), device, str(ckpt), args.candidates)
     say(f"checkpoint: {ckpt}")
     out = generate(sampler, requests, Path(args.out), args.seed, args.quality)
     say(f"wrote {PER_LINE * len(requests)} images for {len(requests)} lines to {out}/ (and {out / 'grid.png'})")
@@ -192,6 +239,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--seed", type=int, default=0, help="noise seed: the same seed gives the same images")
     p.add_argument("--quality", type=int, default=95, help="JPEG quality")
+    p.add_argument(
+        "--candidates",
+        type=int,
+        default=1,
+        help="each image the best of this many noise draws, as the run's discriminator names their colours",
+    )
     g = p.add_argument_group("pictures (instead of a testing file)")
     g.add_argument("--colour-grid", metavar="PNG", help="write every hair x eye colour, one face each (noise: --seed)")
     g.add_argument("--interpolate", metavar="PNG", help="write a strip between the noise of two --seeds at --tags")

@@ -143,6 +143,11 @@ class Discriminator(nn.Module):
         return self.score(phi, hair, eye), wrong_scores, logits
 
 
+def adc_logits(logits: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """ADC-GAN's 2K-way (hair, eye) logits: the classifier's K "real" classes, then the twin's K "generated"."""
+    return torch.cat([logits[0], logits[2]], 1), torch.cat([logits[1], logits[3]], 1)
+
+
 def minibatch_std(h: torch.Tensor, group: int) -> torch.Tensor:
     """Append each group's mean feature standard deviation as one more channel (Karras et al. 2018).
 

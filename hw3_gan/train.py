@@ -34,7 +34,7 @@ from hw3_gan import HOMEWORK
 from hw3_gan.augment import diff_augment
 from hw3_gan.config import Config, TrainConfig
 from hw3_gan.data import Batches, FaceData, holdout_mask, load_faces, save_grid, to_uint8
-from hw3_gan.model import EMA, Discriminator, Generator, recalibrate_batchnorm
+from hw3_gan.model import EMA, Discriminator, Generator, adc_logits, recalibrate_batchnorm
 from hw3_gan.tags import EYE_COLOURS, HAIR_COLOURS, describe
 
 N_HAIR, N_EYE = len(HAIR_COLOURS), len(EYE_COLOURS)
@@ -75,11 +75,6 @@ def tag_loss(
         F.cross_entropy(logits.float(), tags, reduction="none").clamp(min=floor).mean()
         for logits, tags in ((hair_logits, hair), (eye_logits, eye))
     )
-
-
-def adc_logits(logits: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-    """ADC-GAN's 2K-way (hair, eye) logits: the classifier's K "real" classes, then the twin's K "generated"."""
-    return torch.cat([logits[0], logits[2]], 1), torch.cat([logits[1], logits[3]], 1)
 
 
 def d_loss(

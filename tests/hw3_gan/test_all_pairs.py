@@ -104,6 +104,7 @@ def test_all_pairs_cli_writes_one_row_per_pair(tiny, tmp_path, capsys, monkeypat
         (["--min-count", "6"], "--min-count must be at least twice --per-pair"),
         (["samples"], "give no samples folder or testing file"),
         (["--min-count", "1000"], "no hair/eye pair has 1000 training images"),
+        (["--candidates", "2"], "--candidates 2 needs a run with model.aux_classifier"),
     ],
 )
 def test_all_pairs_bad_flags_are_one_line(tiny, tmp_path, capsys, monkeypatch, extra, needle):

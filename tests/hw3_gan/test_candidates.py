@@ -1,0 +1,89 @@
+"""Best-of-n sampling: each image is the noise draw whose colours the run's own discriminator names best."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from common.checkpoint import load_checkpoint
+from common.errors import UserError
+from hw3_gan import generate, train
+from hw3_gan.generate import TagSampler
+from hw3_gan.sample_data import DEMO_EYES, DEMO_HAIR, write_sample_data
+from hw3_gan.tags import EYE_COLOURS, HAIR_COLOURS
+
+from .conftest import tiny_train_args
+
+CPU = torch.device("cpu")
+HAIR = [HAIR_COLOURS.index(h) for h in DEMO_HAIR for _ in DEMO_EYES for _ in range(8)]
+EYE = [EYE_COLOURS.index(e) for _ in DEMO_HAIR for e in DEMO_EYES for _ in range(8)]
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory):
+    """A short ADC run: 40 steps on the synthetic faces."""
+    root = tmp_path_factory.mktemp("candidates")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLDS_CACHE", str(root / "cache"))
+    try:
+        folder = write_sample_data(root / "data", n=320)
+        heads = ["model.aux_classifier=true", "model.aux_twin=true", "train.twin_loss=adc"]
+        args = tiny_train_args(root / "run", folder, "model.image_size=16", "train.max_steps=40", *heads)
+        assert train.main(args) == 0
+    finally:
+        mp.undo()
+    return root / "run" / "best.pt", load_checkpoint(root / "run" / "best.pt", "hw3_gan")
+
+
+def _seed(n: int) -> torch.Generator:
+    return torch.Generator().manual_seed(n)
+
+
+def test_one_candidate_is_the_plain_draw(short_run):
+    sampler = TagSampler(short_run[1], CPU)
+    plain = sampler.render(torch.randn(len(HAIR), sampler.gen.nz, generator=_seed(3)), HAIR, EYE)
+    assert np.array_equal(sampler.sample(HAIR, EYE, _seed(3)), plain)
+
+
+def test_each_image_is_the_candidate_with_the_highest_real_tag_probability(short_run):
+    sampler, n = TagSampler(short_run[1], CPU, candidates=4), 4
+    got = sampler.sample(HAIR, EYE, _seed(5))
+    # By hand: the same noise, every candidate drawn, the 2K-way ADC softmax read at "real <asked colour>".
+    z = torch.randn(len(HAIR), n, sampler.gen.nz, generator=_seed(5))
+    hair, eye = torch.tensor(HAIR).repeat_interleave(n), torch.tensor(EYE).repeat_interleave(n)
+    with torch.no_grad():
+        x = sampler.gen(z.flatten(0, 1), hair, eye)
+        _, _, (h_real, e_real, h_gen, e_gen) = sampler.disc(x, hair, eye)
+    rows = torch.arange(len(hair))
+    hair_p = torch.softmax(torch.cat([h_real, h_gen], 1), 1)[rows, hair]
+    eye_p = torch.softmax(torch.cat([e_real, e_gen], 1), 1)[rows, eye]
+    best = (hair_p * eye_p).view(len(HAIR), n).argmax(1)
+    want = sampler.render(z[torch.arange(len(HAIR)), best], HAIR, EYE)
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 1  # batched and single convolutions may round apart
+    assert len(set(best.tolist())) > 1  # not always the first draw
+
+
+def test_candidates_need_the_classifier_head_and_a_positive_count(short_run):
+    plain = copy.deepcopy(short_run[1])
+    plain["config"]["model"].update(aux_classifier=False, aux_twin=False)
+    with pytest.raises(UserError, match="needs a run with model.aux_classifier"):
+        TagSampler(plain, CPU, "run/best.pt", candidates=2)
+    TagSampler(plain, CPU, candidates=1)  # one candidate needs no discriminator
+    with pytest.raises(UserError, match="--candidates must be at least 1, got 0"):
+        TagSampler(short_run[1], CPU, candidates=0)
+
+
+def test_generate_cli_with_candidates(short_run, tmp_path, capsys):
+    tags = tmp_path / "testing_text.txt"
+    tags.write_text("1,blue hair red eyes\n2,green hair green eyes\n")
+    for n in (1, 4):
+        argv = [str(tags), "--out", str(tmp_path / f"c{n}"), "--checkpoint", str(short_run[0]), "--device", "cpu"]
+        assert generate.main([*argv, "--candidates", str(n)]) == 0
+    names = sorted(p.name for p in (tmp_path / "c4").iterdir())
+    assert names == sorted(generate.output_names(generate.read_testing_text(str(tags))))
+    assert any((tmp_path / "c1" / m).read_bytes() != (tmp_path / "c4" / m).read_bytes() for m in names)
+    argv = [str(tags), "--out", str(tmp_path / "bad"), "--checkpoint", str(short_run[0]), "--candidates", "0"]
+    assert generate.main(argv) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith("--candidates must be at least 1, got 0")
+    assert not (tmp_path / "bad").exists()
