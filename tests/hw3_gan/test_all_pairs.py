@@ -17,21 +17,17 @@ from hw3_gan.evaluate import tag_matched_sets
 from hw3_gan.sample_data import write_sample_data
 from hw3_gan.tags import EYE_COLOURS, HAIR_COLOURS, TagRequest
 
-from .conftest import tiny_train_args
+from .conftest import own_cache, tiny_train_args
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """A 30-step GAN and a small classifier on 240 synthetic faces (9 pairs of uneven counts)."""
     root = tmp_path_factory.mktemp("pairs")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MLDS_CACHE", str(root / "cache"))
-    try:
+    with own_cache(root):
         folder = write_sample_data(root / "data", n=240)
         assert train.main(tiny_train_args(root / "run", folder, "model.image_size=16", "train.max_steps=30")) == 0
         faces = load_faces(folder)
-    finally:
-        mp.undo()
     net = train_classifier(faces, epochs=15, batch=32, width=8, quiet=True)
     save_classifier(net, root / "clf.pt", {"holdout_percent": 0.0})
     return root, folder, faces, net

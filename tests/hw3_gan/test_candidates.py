@@ -13,7 +13,7 @@ from hw3_gan.generate import TagSampler
 from hw3_gan.sample_data import DEMO_EYES, DEMO_HAIR, write_sample_data
 from hw3_gan.tags import EYE_COLOURS, HAIR_COLOURS
 
-from .conftest import tiny_train_args
+from .conftest import own_cache, tiny_train_args
 
 CPU = torch.device("cpu")
 HAIR = [HAIR_COLOURS.index(h) for h in DEMO_HAIR for _ in DEMO_EYES for _ in range(8)]
@@ -24,15 +24,11 @@ EYE = [EYE_COLOURS.index(e) for _ in DEMO_HAIR for e in DEMO_EYES for _ in range
 def short_run(tmp_path_factory):
     """A short ADC run: 40 steps on the synthetic faces."""
     root = tmp_path_factory.mktemp("candidates")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MLDS_CACHE", str(root / "cache"))
-    try:
+    with own_cache(root):
         folder = write_sample_data(root / "data", n=320)
         heads = ["model.aux_classifier=true", "model.aux_twin=true", "train.twin_loss=adc"]
         args = tiny_train_args(root / "run", folder, "model.image_size=16", "train.max_steps=40", *heads)
         assert train.main(args) == 0
-    finally:
-        mp.undo()
     return root / "run" / "best.pt", load_checkpoint(root / "run" / "best.pt", "hw3_gan")
 
 

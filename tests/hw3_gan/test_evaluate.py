@@ -13,6 +13,7 @@ from hw3_gan.sample_data import write_sample_data
 from hw3_gan.tags import read_testing_text
 
 from ..conftest import needs_data, real_data
+from .conftest import own_cache
 
 
 def test_frechet_distance_matches_hand_values():
@@ -30,12 +31,8 @@ def test_mean_pairwise_hand_value():
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory):
     root = tmp_path_factory.mktemp("eval")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MLDS_CACHE", str(root / "cache"))
-    try:
+    with own_cache(root):
         faces = load_faces(write_sample_data(root / "data", n=400))
-    finally:
-        mp.undo()
     net = train_classifier(faces.subset(np.arange(400) < 160), epochs=20, batch=32, width=8, quiet=True)
     clf = root / "clf.pt"
     save_classifier(net, clf, {"holdout_percent": 0.0})
