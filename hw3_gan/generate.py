@@ -190,6 +190,8 @@ def output_names(requests: list[TagRequest]) -> list[str]:
 
 
 def _pictures(args: argparse.Namespace, device: torch.device) -> int:
+    if args.candidates != 1:
+        raise UserError("--candidates picks among draws for a testing file; the pictures use fixed noise")
     if args.steps < 2:
         raise UserError(f"--steps must be at least 2, got {args.steps}")
     hair, eye = parse_tags(args.tags, "--tags")
@@ -197,7 +199,7 @@ def _pictures(args: argparse.Namespace, device: torch.device) -> int:
         raise UserError(f"--tags needs a hair and an eye colour, got '{args.tags}'")
     ckpt = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(HOMEWORK)
     check_outputs([args.colour_grid, args.interpolate], [ckpt])
-    sampler = TagSampler(load_checkpoint(ckpt, HOMEWORK), device, str(ckpt), args.candidates)
+    sampler = TagSampler(load_checkpoint(ckpt, HOMEWORK), device, str(ckpt))
     if args.colour_grid:
         colour_grid(sampler, Path(args.colour_grid), args.seed)
         say(f"wrote {args.colour_grid}: {len(HAIR_COLOURS)} hair x {len(EYE_COLOURS)} eye colours, seed {args.seed}")

@@ -83,3 +83,7 @@ def test_generate_cli_with_candidates(short_run, tmp_path, capsys):
     assert generate.main(argv) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].endswith("--candidates must be at least 1, got 0")
     assert not (tmp_path / "bad").exists()
+    grid = tmp_path / "grid.png"
+    assert generate.main(["--colour-grid", str(grid), "--checkpoint", str(short_run[0]), "--candidates", "2"]) == 2
+    assert "--candidates picks among draws for a testing file" in capsys.readouterr().err
+    assert not grid.exists()
