@@ -131,8 +131,11 @@ def main() -> int:
     root = data_root(required=True)
     hw3 = root / "hw3"
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    res: dict = {"threads": torch.get_num_threads(), "load_avg_1min_at_start": os.getloadavg()[0]}
-    res["candidates"] = args.candidates
+    res: dict = {
+        "threads": torch.get_num_threads(),
+        "load_avg_1min_at_start": os.getloadavg()[0],
+        "candidates": args.candidates,
+    }
     print(
         f"threads {res['threads']}, 1-minute load average {res['load_avg_1min_at_start']:.2f}, torch "
         f"{torch.__version__}",

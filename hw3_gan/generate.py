@@ -92,6 +92,7 @@ class TagSampler:
         flat = torch.multinomial(torch.from_numpy(probs.flatten()), PER_LINE, replacement=True, generator=g)
         return (flat // probs.shape[1]).tolist(), (flat % probs.shape[1]).tolist()
 
+    @torch.no_grad()
     def sample(self, hair: list[int], eye: list[int], g: torch.Generator) -> np.ndarray:
         """(N, 64, 64, 3) uint8 for N tag pairs: each the best of ``candidates`` noise draws (see the class)."""
         n = self.candidates
@@ -100,9 +101,8 @@ class TagSampler:
             return self.render(z[:, 0], hair, eye)
         hair_t = torch.tensor(hair, device=self.device).repeat_interleave(n)
         eye_t = torch.tensor(eye, device=self.device).repeat_interleave(n)
-        with torch.no_grad():
-            x = self.gen(z.flatten(0, 1).to(self.device), hair_t, eye_t)
-            best = self.tag_log_prob(x, hair_t, eye_t).view(len(hair), n).argmax(1)
+        x = self.gen(z.flatten(0, 1).to(self.device), hair_t, eye_t)
+        best = self.tag_log_prob(x, hair_t, eye_t).view(len(hair), n).argmax(1)
         return self._to_images(x.view(len(hair), n, *x.shape[1:])[torch.arange(len(hair)), best])
 
     @torch.no_grad()
