@@ -125,6 +125,7 @@ def main() -> int:
     p.add_argument("--classifier-epochs", type=int, default=10, help="evaluation classifier epochs")
     p.add_argument("--docs", default="docs/hw3_gan", help="where to copy the sample grids")
     p.add_argument("--candidates", type=int, default=1, help="each image the best of this many draws (generate)")
+    p.add_argument("--spread", type=float, metavar="P", help="with --candidates: keep each line's images apart")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -135,6 +136,7 @@ def main() -> int:
         "threads": torch.get_num_threads(),
         "load_avg_1min_at_start": os.getloadavg()[0],
         "candidates": args.candidates,
+        "spread": args.spread,
     }
     print(
         f"threads {res['threads']}, 1-minute load average {res['load_avg_1min_at_start']:.2f}, torch "
@@ -228,6 +230,7 @@ def main() -> int:
             "cpu",
             "--candidates",
             str(args.candidates),
+            *(["--spread", str(args.spread)] if args.spread is not None else []),
         ],
         check=True,
         cwd=REPO,
@@ -243,7 +246,7 @@ def main() -> int:
     print("== testing_tags.txt (25 lines, 125 images)\n" + format_report(res["testing_tags"]), flush=True)
     wide = out / "bench_tags.txt"
     bench_lines(real.pair_counts(), 200, np.random.default_rng(0), wide)
-    sampler = generate.TagSampler(state, torch.device("cpu"), candidates=args.candidates)
+    sampler = generate.TagSampler(state, torch.device("cpu"), candidates=args.candidates, spread=args.spread)
     wide_reqs = read_testing_text(wide)
     generate.generate(sampler, wide_reqs, out / "samples_wide", seed=1)
     res["wide"] = evaluate(read_samples(out / "samples_wide", wide_reqs), wide_reqs, net, real, cascade)

@@ -231,7 +231,8 @@ def _check_args(args: argparse.Namespace) -> None:
     else:
         if not (args.samples_dir and args.testing_text):
             raise UserError("give a samples folder and its testing file, or --all-pairs")
-        for flag, value in (("--checkpoint", args.checkpoint), ("--csv", args.csv)):
+        given = (args.checkpoint, args.csv, args.candidates != 1, args.spread is not None)
+        for flag, value in zip(("--checkpoint", "--csv", "--candidates", "--spread"), given):
             if value:
                 raise UserError(f"{flag} goes with --all-pairs")
 
@@ -243,7 +244,7 @@ def _all_pairs(args: argparse.Namespace) -> int:
 
     ckpt = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(HOMEWORK)
     check_outputs([args.csv, args.json], [ckpt, args.classifier or default_path(), args.cascade, args.data])
-    sampler = TagSampler(load_checkpoint(ckpt, HOMEWORK), torch.device("cpu"), str(ckpt), args.candidates)
+    sampler = TagSampler(load_checkpoint(ckpt, HOMEWORK), torch.device("cpu"), str(ckpt), args.candidates, args.spread)
     pairs = all_pairs.frequent_pairs(sampler.counts, args.min_count)
     if not pairs:
         raise UserError(f"{ckpt}: no hair/eye pair has {args.min_count} training images (--min-count)")
@@ -294,6 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     g.add_argument("--sample-seed", type=int, default=0, help="noise seed of the generated images")
     g.add_argument("--csv", help="write the per-pair table to this CSV file")
     g.add_argument("--candidates", type=int, default=1, help="each image the best of this many draws (see generate)")
+    g.add_argument("--spread", type=float, metavar="P", help="with --candidates: keep a pair's images apart (generate)")
     return run_cli(_main, p, argv)
 
 

@@ -2,6 +2,8 @@
 
 ``--candidates N`` makes every image the best of N noise draws as the run's own discriminator names
 their colours (runs with ``model.aux_classifier``): more images in the asked colours, less variety.
+``--spread P`` with it keeps each line's five images apart instead, among the draws whose colours the
+discriminator names with probability at least P.
 ``--colour-grid PNG`` (every hair x eye colour, one noise) and ``--interpolate PNG`` (between two
 seeds at fixed tags) draw pictures instead.
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,11 +47,25 @@ class TagSampler:
     (with ADC-GAN's heads, of the asked colours as *real* images). Best-of-n selection is a simple form
     of discriminator rejection sampling (Azadi et al. 2019); the evaluation classifier plays no part.
     It trades variety for colours: docs/RESULTS.md measures n = 1 to 4.
+
+    With ``spread`` p as well, the images of one call (one testing line) are kept apart instead: among
+    the draws whose asked colours the discriminator gives probability at least p, the first image is
+    the first such draw and each later one the draw farthest from the images already chosen, in the
+    discriminator's features (see :func:`spread_pick`).
     """
 
-    def __init__(self, state: dict, device: torch.device, source: str = "checkpoint", candidates: int = 1):
+    def __init__(
+        self,
+        state: dict,
+        device: torch.device,
+        source: str = "checkpoint",
+        candidates: int = 1,
+        spread: float | None = None,
+    ):
         if candidates < 1:
             raise UserError(f"--candidates must be at least 1, got {candidates}")
+        if spread is not None and not (0 < spread < 1 and candidates > 1):
+            raise UserError(f"--spread needs a probability between 0 and 1 and --candidates above 1, got {spread}")
         extra = state.get("extra", {})
         try:
             cfg = config_from_dict(Config, state["config"])
@@ -67,7 +84,7 @@ class TagSampler:
         self.gen.to(device).eval()
         if self.disc is not None:
             self.disc.to(device).eval()
-        self.candidates = candidates
+        self.candidates, self.spread = candidates, spread
         self.adc = cfg.model.aux_twin and cfg.train.twin_loss == "adc"
         self.device = device
         self.counts = np.asarray(
@@ -102,20 +119,24 @@ class TagSampler:
         hair_t = torch.tensor(hair, device=self.device).repeat_interleave(n)
         eye_t = torch.tensor(eye, device=self.device).repeat_interleave(n)
         x = self.gen(z.flatten(0, 1).to(self.device), hair_t, eye_t)
-        best = self.tag_log_prob(x, hair_t, eye_t).view(len(hair), n).argmax(1)
-        return self._to_images(x.view(len(hair), n, *x.shape[1:])[torch.arange(len(hair)), best])
+        log_p, feats = self.judge(x, hair_t, eye_t)
+        log_p, feats = log_p.view(len(hair), n), feats.view(len(hair), n, -1)
+        pick = log_p.argmax(1) if self.spread is None else spread_pick(log_p, feats, math.log(self.spread))
+        return self._to_images(x.view(len(hair), n, *x.shape[1:])[torch.arange(len(hair)), pick])
 
     @torch.no_grad()
-    def tag_log_prob(self, x: torch.Tensor, hair: torch.Tensor, eye: torch.Tensor) -> torch.Tensor:
-        """log p(hair) + log p(eye) under the discriminator's tag classifier, one per image.
+    def judge(self, x: torch.Tensor, hair: torch.Tensor, eye: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """log p(hair) + log p(eye) under the discriminator's tag classifier, and its unit-length
+        features, one row per image.
 
         Each image's candidates are consecutive, so the minibatch-deviation groups the discriminator
         reads hold one image's candidates (exactly, when their number is the group size).
         """
-        _, _, logits = self.disc(x.float(), hair, eye)
+        phi = self.disc.phi(x.float())
+        _, _, logits = self.disc.read(phi, hair, eye)
         hair_logits, eye_logits = adc_logits(logits) if self.adc else logits[:2]
         pick = [lg.log_softmax(1).gather(1, t[:, None])[:, 0] for lg, t in ((hair_logits, hair), (eye_logits, eye))]
-        return pick[0] + pick[1]
+        return pick[0] + pick[1], torch.nn.functional.normalize(phi, dim=1)
 
     @torch.no_grad()
     def render(self, z: torch.Tensor, hair: list[int], eye: list[int]) -> np.ndarray:
@@ -127,6 +148,30 @@ class TagSampler:
         if x.shape[-1] != IMAGE_SIZE:
             x = torch.nn.functional.interpolate(x.float(), size=(IMAGE_SIZE, IMAGE_SIZE), mode="bicubic")
         return to_uint8(x)
+
+
+def spread_pick(log_p: torch.Tensor, feats: torch.Tensor, floor: float) -> torch.Tensor:
+    """One draw per image of a line, kept apart: (images, draws) log-probabilities and (images, draws,
+    dim) features → (images,) draw indices.
+
+    A draw is eligible when its log-probability is at least ``floor``. The first image takes its first
+    eligible draw (a random one, not the most typical); each later image the eligible draw whose
+    nearest already chosen image is farthest (greedy farthest-point selection). An image with no
+    eligible draw takes its most probable one.
+    """
+    chosen: list[int] = []
+    for i in range(log_p.shape[0]):
+        ok = torch.nonzero(log_p[i] >= floor)[:, 0]
+        if len(ok) == 0:
+            chosen.append(int(log_p[i].argmax()))
+            continue
+        if not chosen:
+            chosen.append(int(ok[0]))
+            continue
+        taken = feats[torch.arange(len(chosen)), torch.tensor(chosen)]
+        nearest = torch.cdist(feats[i, ok], taken).min(1).values
+        chosen.append(int(ok[nearest.argmax()]))
+    return torch.tensor(chosen)
 
 
 def generate(sampler: TagSampler, requests: list[TagRequest], out: Path, seed: int = 0, quality: int = 95) -> Path:
@@ -190,8 +235,8 @@ def output_names(requests: list[TagRequest]) -> list[str]:
 
 
 def _pictures(args: argparse.Namespace, device: torch.device) -> int:
-    if args.candidates != 1:
-        raise UserError("--candidates picks among draws for a testing file; the pictures use fixed noise")
+    if args.candidates != 1 or args.spread is not None:
+        raise UserError("--candidates and --spread pick among draws for a testing file; the pictures use fixed noise")
     if args.steps < 2:
         raise UserError(f"--steps must be at least 2, got {args.steps}")
     hair, eye = parse_tags(args.tags, "--tags")
@@ -224,7 +269,7 @@ def _main(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out}: is a file, expected a folder")
     ckpt = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(HOMEWORK)
     check_outputs([out / name for name in output_names(requests)], [args.testing_text, ckpt])
-    sampler = TagSampler(load_checkpoint(ckpt, HOMEWORK), device, str(ckpt), args.candidates)
+    sampler = TagSampler(load_checkpoint(ckpt, HOMEWORK), device, str(ckpt), args.candidates, args.spread)
     say(f"checkpoint: {ckpt}")
     out = generate(sampler, requests, Path(args.out), args.seed, args.quality)
     say(f"wrote {PER_LINE * len(requests)} images for {len(requests)} lines to {out}/ (and {out / 'grid.png'})")
@@ -246,6 +291,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         default=1,
         help="each image the best of this many noise draws, as the run's discriminator names their colours",
+    )
+    p.add_argument(
+        "--spread",
+        type=float,
+        metavar="P",
+        help="with --candidates: keep a line's images apart, among draws given the asked colours with probability >= P",
     )
     g = p.add_argument_group("pictures (instead of a testing file)")
     g.add_argument("--colour-grid", metavar="PNG", help="write every hair x eye colour, one face each (noise: --seed)")

@@ -73,17 +73,62 @@ def test_candidates_need_the_classifier_head_and_a_positive_count(short_run):
 def test_generate_cli_with_candidates(short_run, tmp_path, capsys):
     tags = tmp_path / "testing_text.txt"
     tags.write_text("1,blue hair red eyes\n2,green hair green eyes\n")
-    for n in (1, 4):
-        argv = [str(tags), "--out", str(tmp_path / f"c{n}"), "--checkpoint", str(short_run[0]), "--device", "cpu"]
-        assert generate.main([*argv, "--candidates", str(n)]) == 0
+    for n, extra in ((1, []), (4, []), (4, ["--spread", "1e-6"])):  # every draw eligible: the farthest ones
+        out = tmp_path / (f"c{n}" + ("_spread" if extra else ""))
+        argv = [str(tags), "--out", str(out), "--checkpoint", str(short_run[0]), "--device", "cpu"]
+        assert generate.main([*argv, "--candidates", str(n), *extra]) == 0
     names = sorted(p.name for p in (tmp_path / "c4").iterdir())
     assert names == sorted(generate.output_names(generate.read_testing_text(str(tags))))
     assert any((tmp_path / "c1" / m).read_bytes() != (tmp_path / "c4" / m).read_bytes() for m in names)
+    assert sorted(p.name for p in (tmp_path / "c4_spread").iterdir()) == names
+    assert any((tmp_path / "c4" / m).read_bytes() != (tmp_path / "c4_spread" / m).read_bytes() for m in names)
     argv = [str(tags), "--out", str(tmp_path / "bad"), "--checkpoint", str(short_run[0]), "--candidates", "0"]
     assert generate.main(argv) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].endswith("--candidates must be at least 1, got 0")
     assert not (tmp_path / "bad").exists()
     grid = tmp_path / "grid.png"
     assert generate.main(["--colour-grid", str(grid), "--checkpoint", str(short_run[0]), "--candidates", "2"]) == 2
-    assert "--candidates picks among draws for a testing file" in capsys.readouterr().err
+    assert "--candidates and --spread pick among draws for a testing file" in capsys.readouterr().err
+    assert generate.main(["--colour-grid", str(grid), "--checkpoint", str(short_run[0]), "--spread", "0.5"]) == 2
+    assert "--candidates and --spread pick among draws" in capsys.readouterr().err
     assert not grid.exists()
+
+
+def test_spread_pick_by_hand():
+    floor = float(np.log(0.5))
+    log_p = torch.log(torch.tensor([[0.1, 0.6, 0.9], [0.8, 0.2, 0.7], [0.3, 0.4, 0.1]]))
+    feats = torch.tensor(
+        [
+            [[9.0, 9.0], [0.0, 0.0], [5.0, 5.0]],  # eligible: draws 1 and 2; the first of them is taken
+            [[0.1, 0.0], [9.0, 0.0], [3.0, 0.0]],  # draw 1 is farthest but not eligible: draw 2
+            [[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]],  # none eligible: the most probable, draw 1
+        ]
+    )
+    assert generate.spread_pick(log_p, feats, floor).tolist() == [1, 2, 1]
+    # Later images keep away from all earlier ones: the nearest chosen image counts.
+    log_p = torch.zeros(3, 3)
+    feats = torch.tensor([[[0.0], [5.0], [9.0]], [[0.0], [5.0], [10.0]], [[1.0], [6.0], [10.0]]])
+    assert generate.spread_pick(log_p, feats, floor).tolist() == [0, 2, 1]
+
+
+def test_spread_keeps_the_sampler_on_eligible_draws(short_run):
+    best, n = TagSampler(short_run[1], CPU, candidates=4), 4
+    line = slice(0, 5)
+    z = torch.randn(5, n, best.gen.nz, generator=_seed(7))
+    hair, eye = torch.tensor(HAIR[line]).repeat_interleave(n), torch.tensor(EYE[line]).repeat_interleave(n)
+    with torch.no_grad():
+        log_p, feats = best.judge(best.gen(z.flatten(0, 1), hair, eye), hair, eye)
+    ranked = log_p.sort().values
+    floor = float(ranked[n * 5 // 2 - 1 : n * 5 // 2 + 1].mean())  # half the draws eligible, none on the edge
+    spread = TagSampler(short_run[1], CPU, candidates=4, spread=float(np.exp(floor)))
+    got = spread.sample(HAIR[line], EYE[line], _seed(7))
+    pick = generate.spread_pick(log_p.view(5, n), feats.view(5, n, -1), floor)
+    want = best.render(z[torch.arange(5), pick], HAIR[line], EYE[line])
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+    assert not np.array_equal(got, best.sample(HAIR[line], EYE[line], _seed(7)))
+
+
+@pytest.mark.parametrize("candidates, spread", [(1, 0.5), (4, 0.0), (4, 1.0)])
+def test_spread_needs_candidates_and_a_probability(short_run, candidates, spread):
+    with pytest.raises(UserError, match="--spread needs a probability between 0 and 1 and --candidates above 1"):
+        TagSampler(short_run[1], CPU, candidates=candidates, spread=spread)
