@@ -125,7 +125,7 @@ def main() -> int:
     p.add_argument("--classifier-epochs", type=int, default=10, help="evaluation classifier epochs")
     p.add_argument("--docs", default="docs/hw3_gan", help="where to copy the sample grids")
     p.add_argument("--candidates", type=int, default=1, help="each image the best of this many draws (generate)")
-    p.add_argument("--spread", type=float, metavar="P", help="with --candidates: keep each line's images apart")
+    p.add_argument("--spread", type=int, default=1, metavar="K", help="keep each line's images apart (generate)")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -230,7 +230,8 @@ def main() -> int:
             "cpu",
             "--candidates",
             str(args.candidates),
-            *(["--spread", str(args.spread)] if args.spread is not None else []),
+            "--spread",
+            str(args.spread),
         ],
         check=True,
         cwd=REPO,

@@ -231,7 +231,7 @@ def _check_args(args: argparse.Namespace) -> None:
     else:
         if not (args.samples_dir and args.testing_text):
             raise UserError("give a samples folder and its testing file, or --all-pairs")
-        given = (args.checkpoint, args.csv, args.candidates != 1, args.spread is not None)
+        given = (args.checkpoint, args.csv, args.candidates != 1, args.spread != 1)
         for flag, value in zip(("--checkpoint", "--csv", "--candidates", "--spread"), given):
             if value:
                 raise UserError(f"{flag} goes with --all-pairs")
@@ -295,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     g.add_argument("--sample-seed", type=int, default=0, help="noise seed of the generated images")
     g.add_argument("--csv", help="write the per-pair table to this CSV file")
     g.add_argument("--candidates", type=int, default=1, help="each image the best of this many draws (see generate)")
-    g.add_argument("--spread", type=float, metavar="P", help="with --candidates: keep a pair's images apart (generate)")
+    g.add_argument("--spread", type=int, default=1, metavar="K", help="keep a pair's images apart (see generate)")
     return run_cli(_main, p, argv)
 
 

@@ -2,8 +2,8 @@
 
 ``--candidates N`` makes every image the best of N noise draws as the run's own discriminator names
 their colours (runs with ``model.aux_classifier``): more images in the asked colours, less variety.
-``--spread P`` with it keeps each line's five images apart instead, among the draws whose colours the
-discriminator names with probability at least P.
+``--spread K`` with it keeps each line's five images apart instead: each image is the draw farthest from
+the line's earlier images among its K most probable draws (K = 1: the best of N).
 ``--colour-grid PNG`` (every hair x eye colour, one noise) and ``--interpolate PNG`` (between two
 seeds at fixed tags) draw pictures instead.
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,10 +47,9 @@ class TagSampler:
     of discriminator rejection sampling (Azadi et al. 2019); the evaluation classifier plays no part.
     It trades variety for colours: docs/RESULTS.md measures n = 1 to 4.
 
-    With ``spread`` p as well, the images of one call (one testing line) are kept apart instead: among
-    the draws whose asked colours the discriminator gives probability at least p, the first image is
-    the first such draw and each later one the draw farthest from the images already chosen, in the
-    discriminator's features (see :func:`spread_pick`).
+    With ``spread`` k > 1, the images of one call (one testing line) are kept apart instead: each image
+    after the first is, among its k most probable draws, the one farthest from the images already
+    chosen in the discriminator's features (see :func:`spread_pick`; k = 1 is the best of n).
     """
 
     def __init__(
@@ -60,12 +58,12 @@ class TagSampler:
         device: torch.device,
         source: str = "checkpoint",
         candidates: int = 1,
-        spread: float | None = None,
+        spread: int = 1,
     ):
         if candidates < 1:
             raise UserError(f"--candidates must be at least 1, got {candidates}")
-        if spread is not None and not (0 < spread < 1 and candidates > 1):
-            raise UserError(f"--spread needs a probability between 0 and 1 and --candidates above 1, got {spread}")
+        if not 1 <= spread <= candidates:
+            raise UserError(f"--spread must be between 1 and --candidates ({candidates}), got {spread}")
         extra = state.get("extra", {})
         try:
             cfg = config_from_dict(Config, state["config"])
@@ -121,7 +119,7 @@ class TagSampler:
         x = self.gen(z.flatten(0, 1).to(self.device), hair_t, eye_t)
         log_p, feats = self.judge(x, hair_t, eye_t)
         log_p, feats = log_p.view(len(hair), n), feats.view(len(hair), n, -1)
-        pick = log_p.argmax(1) if self.spread is None else spread_pick(log_p, feats, math.log(self.spread))
+        pick = spread_pick(log_p, feats, self.spread)
         return self._to_images(x.view(len(hair), n, *x.shape[1:])[torch.arange(len(hair)), pick])
 
     @torch.no_grad()
@@ -150,27 +148,20 @@ class TagSampler:
         return to_uint8(x)
 
 
-def spread_pick(log_p: torch.Tensor, feats: torch.Tensor, floor: float) -> torch.Tensor:
-    """One draw per image of a line, kept apart: (images, draws) log-probabilities and (images, draws,
-    dim) features → (images,) draw indices.
+def spread_pick(log_p: torch.Tensor, feats: torch.Tensor, keep: int) -> torch.Tensor:
+    """One draw per image of a line: (images, draws) log-probabilities and (images, draws, dim) features
+    → (images,) draw indices.
 
-    A draw is eligible when its log-probability is at least ``floor``. The first image takes its first
-    eligible draw (a random one, not the most typical); each later image the eligible draw whose
-    nearest already chosen image is farthest (greedy farthest-point selection). An image with no
-    eligible draw takes its most probable one.
+    The first image takes its most probable draw. Each later image takes, among its ``keep`` most
+    probable draws, the one whose nearest already chosen image is farthest (greedy farthest-point
+    selection). ``keep`` = 1 is the best of the draws for every image.
     """
-    chosen: list[int] = []
-    for i in range(log_p.shape[0]):
-        ok = torch.nonzero(log_p[i] >= floor)[:, 0]
-        if len(ok) == 0:
-            chosen.append(int(log_p[i].argmax()))
-            continue
-        if not chosen:
-            chosen.append(int(ok[0]))
-            continue
-        taken = feats[torch.arange(len(chosen)), torch.tensor(chosen)]
-        nearest = torch.cdist(feats[i, ok], taken).min(1).values
-        chosen.append(int(ok[nearest.argmax()]))
+    top = log_p.topk(keep, dim=1).indices  # most probable first
+    chosen = [int(top[0, 0])]
+    for i in range(1, log_p.shape[0]):
+        taken = feats[torch.arange(i), torch.tensor(chosen)]
+        nearest = torch.cdist(feats[i, top[i]], taken).min(1).values
+        chosen.append(int(top[i, nearest.argmax()]))
     return torch.tensor(chosen)
 
 
@@ -235,7 +226,7 @@ def output_names(requests: list[TagRequest]) -> list[str]:
 
 
 def _pictures(args: argparse.Namespace, device: torch.device) -> int:
-    if args.candidates != 1 or args.spread is not None:
+    if args.candidates != 1 or args.spread != 1:
         raise UserError("--candidates and --spread pick among draws for a testing file; the pictures use fixed noise")
     if args.steps < 2:
         raise UserError(f"--steps must be at least 2, got {args.steps}")
@@ -294,9 +285,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument(
         "--spread",
-        type=float,
-        metavar="P",
-        help="with --candidates: keep a line's images apart, among draws given the asked colours with probability >= P",
+        type=int,
+        default=1,
+        metavar="K",
+        help="with --candidates: keep a line's images apart, each the farthest of its K most probable draws",
     )
     g = p.add_argument_group("pictures (instead of a testing file)")
     g.add_argument("--colour-grid", metavar="PNG", help="write every hair x eye colour, one face each (noise: --seed)")

@@ -101,7 +101,7 @@ def test_all_pairs_cli_writes_one_row_per_pair(tiny, tmp_path, capsys, monkeypat
         (["samples"], "give no samples folder or testing file"),
         (["--min-count", "1000"], "no hair/eye pair has 1000 training images"),
         (["--candidates", "2"], "--candidates 2 needs a run with model.aux_classifier"),
-        (["--spread", "0.5"], "--spread needs a probability between 0 and 1 and --candidates above 1"),
+        (["--spread", "2"], "--spread must be between 1 and --candidates (1), got 2"),
     ],
 )
 def test_all_pairs_bad_flags_are_one_line(tiny, tmp_path, capsys, monkeypatch, extra, needle):
@@ -113,7 +113,7 @@ def test_all_pairs_bad_flags_are_one_line(tiny, tmp_path, capsys, monkeypatch, e
     assert not (tmp_path / "p.csv").exists()
     assert evaluate.main(["--csv", str(tmp_path / "p.csv"), "s", "t.txt"]) == 2
     assert "--csv goes with --all-pairs" in capsys.readouterr().err
-    assert evaluate.main(["--spread", "0.5", "s", "t.txt"]) == 2
+    assert evaluate.main(["--spread", "2", "s", "t.txt"]) == 2
     assert "--spread goes with --all-pairs" in capsys.readouterr().err
 
 

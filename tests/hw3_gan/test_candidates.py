@@ -73,7 +73,7 @@ def test_candidates_need_the_classifier_head_and_a_positive_count(short_run):
 def test_generate_cli_with_candidates(short_run, tmp_path, capsys):
     tags = tmp_path / "testing_text.txt"
     tags.write_text("1,blue hair red eyes\n2,green hair green eyes\n")
-    for n, extra in ((1, []), (4, []), (4, ["--spread", "1e-6"])):  # every draw eligible: the farthest ones
+    for n, extra in ((1, []), (4, []), (4, ["--spread", "3"])):
         out = tmp_path / (f"c{n}" + ("_spread" if extra else ""))
         argv = [str(tags), "--out", str(out), "--checkpoint", str(short_run[0]), "--device", "cpu"]
         assert generate.main([*argv, "--candidates", str(n), *extra]) == 0
@@ -89,46 +89,43 @@ def test_generate_cli_with_candidates(short_run, tmp_path, capsys):
     grid = tmp_path / "grid.png"
     assert generate.main(["--colour-grid", str(grid), "--checkpoint", str(short_run[0]), "--candidates", "2"]) == 2
     assert "--candidates and --spread pick among draws for a testing file" in capsys.readouterr().err
-    assert generate.main(["--colour-grid", str(grid), "--checkpoint", str(short_run[0]), "--spread", "0.5"]) == 2
+    assert generate.main(["--colour-grid", str(grid), "--checkpoint", str(short_run[0]), "--spread", "2"]) == 2
     assert "--candidates and --spread pick among draws" in capsys.readouterr().err
     assert not grid.exists()
 
 
 def test_spread_pick_by_hand():
-    floor = float(np.log(0.5))
     log_p = torch.log(torch.tensor([[0.1, 0.6, 0.9], [0.8, 0.2, 0.7], [0.3, 0.4, 0.1]]))
     feats = torch.tensor(
         [
-            [[9.0, 9.0], [0.0, 0.0], [5.0, 5.0]],  # eligible: draws 1 and 2; the first of them is taken
-            [[0.1, 0.0], [9.0, 0.0], [3.0, 0.0]],  # draw 1 is farthest but not eligible: draw 2
-            [[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]],  # none eligible: the most probable, draw 1
+            [[9.0, 9.0], [0.0, 0.0], [5.0, 5.0]],  # the first image: its most probable draw, 2
+            [[5.1, 5.0], [-9.0, -9.0], [0.0, 0.0]],  # its two most probable: 0 and 2; 2 is farther from (5, 5)
+            [[-1.0, 0.0], [4.0, 4.0], [-5.0, -5.0]],  # 1 and 0; 1's nearest chosen image is farther; 2 not kept
         ]
     )
-    assert generate.spread_pick(log_p, feats, floor).tolist() == [1, 2, 1]
-    # Later images keep away from all earlier ones: the nearest chosen image counts.
-    log_p = torch.zeros(3, 3)
+    assert generate.spread_pick(log_p, feats, 2).tolist() == [2, 2, 1]
+    assert generate.spread_pick(log_p, feats, 1).tolist() == [2, 0, 1]  # keep 1: the most probable of each
+    # Later images keep away from all earlier ones: the nearest chosen image counts, not the mean distance.
+    log_p = torch.tensor([[0.0, -1.0, -2.0]] * 3)
     feats = torch.tensor([[[0.0], [5.0], [9.0]], [[0.0], [5.0], [10.0]], [[1.0], [6.0], [10.0]]])
-    assert generate.spread_pick(log_p, feats, floor).tolist() == [0, 2, 1]
+    assert generate.spread_pick(log_p, feats, 3).tolist() == [0, 2, 1]
 
 
-def test_spread_keeps_the_sampler_on_eligible_draws(short_run):
+def test_spread_picks_far_draws_among_the_most_probable(short_run):
     best, n = TagSampler(short_run[1], CPU, candidates=4), 4
     line = slice(0, 5)
+    got = TagSampler(short_run[1], CPU, candidates=4, spread=3).sample(HAIR[line], EYE[line], _seed(7))
     z = torch.randn(5, n, best.gen.nz, generator=_seed(7))
     hair, eye = torch.tensor(HAIR[line]).repeat_interleave(n), torch.tensor(EYE[line]).repeat_interleave(n)
     with torch.no_grad():
         log_p, feats = best.judge(best.gen(z.flatten(0, 1), hair, eye), hair, eye)
-    ranked = log_p.sort().values
-    floor = float(ranked[n * 5 // 2 - 1 : n * 5 // 2 + 1].mean())  # half the draws eligible, none on the edge
-    spread = TagSampler(short_run[1], CPU, candidates=4, spread=float(np.exp(floor)))
-    got = spread.sample(HAIR[line], EYE[line], _seed(7))
-    pick = generate.spread_pick(log_p.view(5, n), feats.view(5, n, -1), floor)
+    pick = generate.spread_pick(log_p.view(5, n), feats.view(5, n, -1), 3)
     want = best.render(z[torch.arange(5), pick], HAIR[line], EYE[line])
     assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
     assert not np.array_equal(got, best.sample(HAIR[line], EYE[line], _seed(7)))
 
 
-@pytest.mark.parametrize("candidates, spread", [(1, 0.5), (4, 0.0), (4, 1.0)])
-def test_spread_needs_candidates_and_a_probability(short_run, candidates, spread):
-    with pytest.raises(UserError, match="--spread needs a probability between 0 and 1 and --candidates above 1"):
+@pytest.mark.parametrize("candidates, spread", [(1, 2), (4, 0), (4, 5)])
+def test_spread_is_between_one_and_the_candidates(short_run, candidates, spread):
+    with pytest.raises(UserError, match=rf"--spread must be between 1 and --candidates \({candidates}\), got {spread}"):
         TagSampler(short_run[1], CPU, candidates=candidates, spread=spread)
