@@ -124,8 +124,8 @@ class TagSampler:
 
     @torch.no_grad()
     def judge(self, x: torch.Tensor, hair: torch.Tensor, eye: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """log p(hair) + log p(eye) under the discriminator's tag classifier, and its unit-length
-        features, one row per image.
+        """log p(hair) + log p(eye) under the discriminator's tag classifier, and the features its heads
+        read (the minibatch-deviation channel included) scaled to unit length, one row per image.
 
         Each image's candidates are consecutive, so the minibatch-deviation groups the discriminator
         reads hold one image's candidates (exactly, when their number is the group size).
