@@ -2,8 +2,8 @@
 
 ``--candidates N`` makes every image the best of N noise draws as the run's own discriminator names
 their colours (runs with ``model.aux_classifier``): more images in the asked colours, less variety.
-``--spread K`` with it keeps each line's five images apart instead: each image is the draw farthest from
-the line's earlier images among its K most probable draws (K = 1: the best of N).
+``--spread K`` with it keeps each line's five images apart instead: each image after the first is the
+draw farthest from the line's earlier images among its K most probable draws (K = 1: the best of N).
 ``--colour-grid PNG`` (every hair x eye colour, one noise) and ``--interpolate PNG`` (between two
 seeds at fixed tags) draw pictures instead.
 
@@ -109,7 +109,7 @@ class TagSampler:
 
     @torch.no_grad()
     def sample(self, hair: list[int], eye: list[int], g: torch.Generator) -> np.ndarray:
-        """(N, 64, 64, 3) uint8 for N tag pairs: each the best of ``candidates`` noise draws (see the class)."""
+        """(N, 64, 64, 3) uint8 for N tag pairs: each chosen among ``candidates`` noise draws (see the class)."""
         n = self.candidates
         z = torch.randn(len(hair), n, self.gen.nz, generator=g)  # n == 1: the same noise as a plain draw
         if n == 1:
@@ -133,8 +133,8 @@ class TagSampler:
         phi = self.disc.phi(x.float())
         _, _, logits = self.disc.read(phi, hair, eye)
         hair_logits, eye_logits = adc_logits(logits) if self.adc else logits[:2]
-        pick = [lg.log_softmax(1).gather(1, t[:, None])[:, 0] for lg, t in ((hair_logits, hair), (eye_logits, eye))]
-        return pick[0] + pick[1], torch.nn.functional.normalize(phi, dim=1)
+        asked = [lg.log_softmax(1).gather(1, t[:, None])[:, 0] for lg, t in ((hair_logits, hair), (eye_logits, eye))]
+        return asked[0] + asked[1], torch.nn.functional.normalize(phi, dim=1)
 
     @torch.no_grad()
     def render(self, z: torch.Tensor, hair: list[int], eye: list[int]) -> np.ndarray:
