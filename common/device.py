@@ -50,11 +50,13 @@ def free_cores() -> int:
 
 
 def set_threads(threads: int = 0) -> int:
-    """Set torch's intra-op threads: ``threads`` if > 0, else the free cores. Returns the count.
+    """Set torch's intra-op threads: ``threads`` if > 0, else this process's share of the free cores.
 
     Oversubscribed cores are catastrophic for recurrent nets (``nn.LSTM`` ran 45x slower with two
-    threads on a 2-core machine while another process was busy), hence the load check.
+    threads on a 2-core machine while another process was busy), hence the load check. Returns the count.
     """
-    n = threads if threads > 0 else free_cores()
+    # torchrun starts LOCAL_WORLD_SIZE processes on this machine: each takes its share of the cores.
+    share = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    n = threads if threads > 0 else max(1, free_cores() // share)
     torch.set_num_threads(n)
     return n

@@ -34,7 +34,7 @@ def translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
     gy = torch.clamp(gy + ty + 1, 0, h + 1)
     gx = torch.clamp(gx + tx + 1, 0, w + 1)
     padded = F.pad(x, [1, 1, 1, 1]).permute(0, 2, 3, 1)  # (B, H+2, W+2, C): index by pixel
-    return padded[gb, gy, gx].permute(0, 3, 1, 2).contiguous()
+    return padded[gb, gy, gx].permute(0, 3, 1, 2)  # channels-last in memory, as the convolutions like it
 
 
 def cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:

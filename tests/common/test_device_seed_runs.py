@@ -35,6 +35,19 @@ def test_set_threads():
     torch.set_num_threads(before)
 
 
+def test_auto_threads_share_the_free_cores_among_torchrun_processes(monkeypatch):
+    before = torch.get_num_threads()
+    monkeypatch.setattr("common.device.free_cores", lambda: 5)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert set_threads(0) == 2  # two processes on five free cores: two threads each, not five
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")
+    assert set_threads(0) == 1
+    assert set_threads(3) == 3  # an explicit count is kept
+    monkeypatch.delenv("LOCAL_WORLD_SIZE")
+    assert set_threads(0) == 5
+    torch.set_num_threads(before)
+
+
 def test_seed_repeats():
     set_seed(5)
     a = (np.random.rand(), torch.rand(2))
