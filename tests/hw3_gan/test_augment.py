@@ -128,3 +128,30 @@ def test_tag_groups_keep_one_pair_per_run_and_the_balance():
     cfg = load_config(Config, CONFIGS / "cpu60_ac.yaml", ["train.tag_groups=8"])  # D's groups stay at 4
     with pytest.raises(UserError, match="train.tag_groups 8 must equal model.mbstd_group 4"):
         train.build(cfg, torch.device("cpu"))
+
+
+def test_channels_last_changes_the_memory_order_not_the_step():
+    """train.channels_last: NHWC weights and batches, and the same training step as NCHW up to rounding."""
+    after = {}
+    for channels_last in (False, True):
+        cfg = load_config(Config, CONFIGS / "cpu60_adc.yaml", ["model.ngf=8", "model.ndf=8"])
+        cfg.train.channels_last = channels_last
+        torch.manual_seed(0)
+        nets = train.build(cfg, torch.device("cpu"))
+        before = [p.detach().clone() for p in nets.gen.parameters()]
+        x = (torch.rand(8, 3, 64, 64) * 2 - 1).contiguous(memory_format=train.memory_format(cfg.train))
+        hair, eye = torch.arange(8) % 12, torch.arange(8) % 11
+        stats = train.train_step(nets, nets.gen, nets.disc, x, hair, eye, cfg, step=0)  # step 0 takes R1 too
+        conv = nets.disc.features[0].weight
+        assert conv.is_contiguous(memory_format=torch.channels_last) == channels_last
+        after[channels_last] = (stats, [p.detach().clone() for p in nets.gen.parameters()])
+        assert not all(torch.equal(a, b) for a, b in zip(before, after[channels_last][1]))  # the step moved G
+    for key, value in after[False][0].items():
+        assert after[True][0][key] == pytest.approx(value, rel=1e-4, abs=1e-5), key
+    for a, b in zip(after[False][1], after[True][1]):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_translation_keeps_channels_last_order():
+    x = torch.rand(4, 3, 16, 16).contiguous(memory_format=torch.channels_last)
+    assert translation(x).is_contiguous(memory_format=torch.channels_last)

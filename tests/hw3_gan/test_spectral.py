@@ -61,3 +61,14 @@ def test_hinge_config_is_cpu60_with_only_loss_spectral_norm_and_penalty_changed(
     assert {k: v for k, v in hinge.items() if k not in ("model", "train")} == {
         k: v for k, v in base.items() if k not in ("model", "train")
     }
+
+
+def test_minibatch_std_by_hand():
+    from hw3_gan.model import minibatch_std
+
+    h = torch.tensor([[1.0, 3.0], [3.0, 5.0], [0.0, 0.0], [2.0, 4.0]]).view(4, 2, 1, 1)
+    out = minibatch_std(h, 2)  # groups (images 0, 1) and (2, 3)
+    # group 1: per-channel std of (1, 3) and (3, 5) = 1 and 1 -> 1; group 2: (0, 2), (0, 4) -> 1 and 2 -> 1.5
+    expected = torch.tensor([1.0, 1.0, 1.5, 1.5])
+    assert out.shape == (4, 3, 1, 1) and torch.equal(out[:, :2], h)
+    assert torch.allclose(out[:, 2, 0, 0], expected, atol=1e-4)
