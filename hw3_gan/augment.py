@@ -24,8 +24,15 @@ def _grid(b: int, h: int, w: int, device: torch.device) -> tuple[torch.Tensor, .
     )
 
 
+def _is_channels_last(x: torch.Tensor) -> bool:
+    return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+
+
 def translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
-    """Shift each image by up to ``ratio`` of its size in x and y; the uncovered border becomes 0 (grey)."""
+    """Shift each image by up to ``ratio`` of its size in x and y; the uncovered border becomes 0 (grey).
+
+    The result keeps the memory order of ``x`` (NCHW or channels-last).
+    """
     b, _, h, w = x.shape
     sy, sx = int(h * ratio + 0.5), int(w * ratio + 0.5)
     ty = torch.randint(-sy, sy + 1, (b, 1, 1), device=x.device)
@@ -34,7 +41,8 @@ def translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
     gy = torch.clamp(gy + ty + 1, 0, h + 1)
     gx = torch.clamp(gx + tx + 1, 0, w + 1)
     padded = F.pad(x, [1, 1, 1, 1]).permute(0, 2, 3, 1)  # (B, H+2, W+2, C): index by pixel
-    return padded[gb, gy, gx].permute(0, 3, 1, 2)  # channels-last in memory, as the convolutions like it
+    out = padded[gb, gy, gx].permute(0, 3, 1, 2)  # channels-last in memory
+    return out.contiguous(memory_format=torch.channels_last if _is_channels_last(x) else torch.contiguous_format)
 
 
 def cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
