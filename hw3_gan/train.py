@@ -252,7 +252,7 @@ class LoopState:
 
 
 def memory_format(train: TrainConfig) -> torch.memory_format:
-    """NHWC with ``train.channels_last``: 1.15x the images/s of NCHW on two CPU threads (docs/RESULTS.md)."""
+    """NHWC with ``train.channels_last``: 1.09-1.17x the images/s of NCHW on two CPU threads (docs/RESULTS.md)."""
     return torch.channels_last if train.channels_last else torch.contiguous_format
 
 
