@@ -96,6 +96,18 @@ def average_gradients(model: torch.nn.Module, env: DistEnv) -> None:
             p.grad /= env.world_size
 
 
+@torch.no_grad()
+def broadcast_from_main(model: torch.nn.Module, env: DistEnv) -> None:
+    """Copy rank 0's parameters and buffers into every process's ``model``: for copies DDP does not
+    wrap (an EMA of the weights), whose ranks were seeded differently."""
+    if not env.enabled:
+        return
+    for t in (*model.parameters(), *model.buffers()):
+        flat = t.contiguous()  # collectives want dense tensors; channels-last weights are not
+        dist.broadcast(flat, 0)
+        t.copy_(flat)
+
+
 def barrier(env: DistEnv) -> None:
     if env.enabled:
         dist.barrier()

@@ -26,7 +26,7 @@ from common.checkpoint import make_state
 from common.cli import train_parser
 from common.config import config_to_dict
 from common.device import autocast
-from common.distributed import all_reduce_mean, wrap_model
+from common.distributed import DistEnv, all_reduce_mean, broadcast_from_main, wrap_model
 from common.errors import UserError, run_cli
 from common.metrics import progress
 from common.setup import Run, train_command
@@ -282,6 +282,13 @@ def build(cfg: Config, device: torch.device) -> Nets:
     )
 
 
+def share(nets: Nets, env: DistEnv, device: torch.device) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """G and D as the processes share them (DDP under torchrun, which starts every rank from rank 0's
+    weights), with the EMA copy made rank 0's too."""
+    broadcast_from_main(nets.ema.model, env)
+    return wrap_model(nets.gen, env, device), wrap_model(nets.disc, env, device)
+
+
 def load_training_data(run: Run[Config]) -> FaceData:
     """The images the GAN trains on: all but the evaluation holdout, at most ``data.limit``."""
     cfg = run.cfg
@@ -387,7 +394,7 @@ def train_gan(run: Run[Config]) -> None:
     nets = build(cfg, device)
     train_data = load_training_data(run)
     loop = restore(run, nets)
-    gen_ddp, disc_ddp = wrap_model(nets.gen, env, device), wrap_model(nets.disc, env, device)
+    gen_ddp, disc_ddp = share(nets, env, device)
     batches = Batches(
         train_data,
         cfg.train.batch_size,
