@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks.common_bench import machine_line, matmul_ceiling  # noqa: E402
 from benchmarks.hw3_flops import N_EYE, N_HAIR, step_flops  # noqa: E402
 from common.config import load_config  # noqa: E402
-from common.distributed import DistEnv, wrap_model  # noqa: E402
+from common.distributed import DistEnv  # noqa: E402
 from hw3_gan import train  # noqa: E402
 from hw3_gan.config import Config  # noqa: E402
 
@@ -56,7 +56,7 @@ def _process(rank: int, world: int, port: int, config: Path, steps: int, out) ->
     cfg = load_config(Config, config, [])
     cfg.train.batch_size //= world
     nets, env = train.build(cfg, torch.device("cpu")), DistEnv(rank, world, rank)
-    models = tuple(wrap_model(m, env, torch.device("cpu")) for m in (nets.gen, nets.disc))
+    models = train.share(nets, env, torch.device("cpu"))
     timed_steps(nets, cfg, cfg.train.penalty_every, models)  # warm-up
     dist.barrier()
     seconds = timed_steps(nets, cfg, steps, models)
