@@ -50,12 +50,14 @@ def mm_ceiling() -> float:
 
 
 def step_time(cfg: ModelConfig, loop: TrainConfig, steps: int) -> float:
-    """Seconds per D+G step of the real training step (train.d_loss) on random data, batch 64."""
+    """Seconds per D+G step of the real training step (train.d_loss) on random data, batch 64, in the
+    memory order training uses (``train.channels_last``)."""
     torch.manual_seed(0)
-    G, D = Generator(cfg, 12, 11), Discriminator(cfg, 12, 11)
+    fmt = train.memory_format(loop)
+    G, D = Generator(cfg, 12, 11).to(memory_format=fmt), Discriminator(cfg, 12, 11).to(memory_format=fmt)
     og = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
     od = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
-    x = torch.rand(64, 3, 64, 64) * 2 - 1
+    x = (torch.rand(64, 3, 64, 64) * 2 - 1).contiguous(memory_format=fmt)
     h, e = torch.randint(0, 12, (64,)), torch.randint(0, 11, (64,))
 
     def one(i: int) -> None:
