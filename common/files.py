@@ -51,33 +51,36 @@ def ensure_parent(path: str | os.PathLike) -> Path:
     return path
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    """Whether two paths name one file: same resolved path, or (hard links) same inode."""
-    if a.resolve() == b.resolve():
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
+def _identities(path: Path) -> set:
+    """What names one file: its resolved path, and (hard links) its device and inode when it exists."""
+    keys: set = {path.resolve()}
+    with contextlib.suppress(OSError):
+        st = path.stat()
+        keys.add((st.st_dev, st.st_ino))
+    return keys
 
 
 def check_outputs(outputs: Iterable[str | os.PathLike | None], inputs: Iterable[str | os.PathLike | None] = ()) -> None:
     """Refuse outputs that would destroy something: an input, another output, or a folder.
 
     Every command with an output calls this before its slow part, so a mistyped command line
-    fails at once and leaves every file as it was.
+    fails at once and leaves every file as it was. Each path is resolved once: a command may
+    name thousands of outputs (one image each).
     """
     outs = [Path(p) for p in outputs if p]
-    ins = [Path(p) for p in inputs if p]
-    for i, out in enumerate(outs):
+    ins = {key: p for p in (Path(q) for q in inputs if q) for key in _identities(p)}
+    earlier: dict = {}
+    for out in outs:
         if out.is_dir():
             raise UserError(f"{out}: is a folder, expected an output file")
-        for other in ins:
-            if _same_file(out, other):
-                raise UserError(f"{out}: is also an input ({other}); choose another output file")
-        for other in outs[:i]:
-            if _same_file(out, other):
-                raise UserError(f"{out}: given as two outputs ({other}); choose different files")
+        keys = _identities(out)
+        for key in keys:
+            if key in ins:
+                raise UserError(f"{out}: is also an input ({ins[key]}); choose another output file")
+        for key in keys:
+            if key in earlier:
+                raise UserError(f"{out}: given as two outputs ({earlier[key]}); choose different files")
+        earlier.update(dict.fromkeys(keys, out))
         if out.name in RUN_FILES and any((out.parent / n).is_file() for n in RUN_FILES if n != out.name):
             # the default checkpoint of a command is an input it never lists
             raise UserError(f"{out}: is a file of the training run in {out.parent}; choose another output file")
