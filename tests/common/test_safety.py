@@ -33,6 +33,9 @@ def test_check_outputs_refuses_inputs_other_outputs_folders_and_files_as_folders
             check_outputs([out], [src])
     with pytest.raises(UserError, match="two outputs"):
         check_outputs([tmp_path / "a.txt", tmp_path / "sub" / ".." / "a.txt"])
+    with pytest.raises(UserError, match=r"hard.txt: given as two outputs \(.*in.txt\)"):
+        check_outputs([src, tmp_path / "hard.txt"])  # two names of one file
+    check_outputs([tmp_path / "many" / f"{i}.jpg" for i in range(2000)], [src])  # distinct names pass
     run = tmp_path / "run"
     run.mkdir()
     for name in ("config.yaml", "best.pt", "last.pt"):
