@@ -44,7 +44,7 @@ class TrainConfig:
     ema: bool = True
     ema_decay: float = param(0.999, ge=0, lt=1)
     amp: bool = True  # bf16 autocast on CUDA
-    channels_last: bool = True  # models and batches in NHWC memory order (faster convolutions on CPU and GPU)
+    channels_last: bool = True  # models and batches in NHWC memory order (faster on CPU; not measured on a GPU)
     save_every_steps: int = param(500, ge=0, resume=True)
     grid_noise: int = param(8, gt=0)  # columns of the per-epoch grid
 
