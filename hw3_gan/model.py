@@ -158,7 +158,8 @@ def minibatch_std(h: torch.Tensor, group: int) -> torch.Tensor:
     b = h.shape[0]
     g = max(d for d in range(1, min(group, b) + 1) if b % d == 0)
     y = h.float().view(b // g, g, *h.shape[1:])
-    # The variance as the mean squared deviation: torch.var over this middle dimension ran 10x slower on CPU.
+    # The variance as the mean squared deviation: torch.var over this middle dimension is far slower on
+    # CPU (docs/RESULTS.md, attempt 27).
     var = (y - y.mean(dim=1, keepdim=True)).pow(2).mean(dim=1)
     std = (var + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (b // g,)
     std = std.repeat_interleave(g).view(b, 1, 1, 1).expand(b, 1, *h.shape[2:]).to(h.dtype)

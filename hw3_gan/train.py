@@ -268,8 +268,9 @@ def build(cfg: Config, device: torch.device) -> Nets:
     if cfg.train.twin_loss == "adc" and not cfg.model.aux_twin:
         raise UserError("train.twin_loss adc needs model.aux_twin: the twin's logits are the 'generated' classes")
     try:
-        gen = Generator(cfg.model, N_HAIR, N_EYE).to(device, memory_format=memory_format(cfg.train))
-        disc = Discriminator(cfg.model, N_HAIR, N_EYE).to(device, memory_format=memory_format(cfg.train))
+        fmt = memory_format(cfg.train)
+        gen = Generator(cfg.model, N_HAIR, N_EYE).to(device, memory_format=fmt)
+        disc = Discriminator(cfg.model, N_HAIR, N_EYE).to(device, memory_format=fmt)
     except ValueError as exc:
         raise UserError(f"model config: {exc}") from None
     betas = tuple(cfg.train.betas)
@@ -410,6 +411,7 @@ def train_gan(run: Run[Config]) -> None:
     total_steps = cfg.train.epochs * batches.per_epoch
     if cfg.train.max_steps:
         total_steps = min(total_steps, cfg.train.max_steps)
+    fmt = memory_format(cfg.train)
     fixed = [t.to(device) for t in grid_inputs(cfg.train.grid_noise, cfg.model.nz, pair_counts)]
     start, seen, budget = time.time(), 0, TimeBudget(cfg.train.max_minutes, env)
     bar = progress(total=total_steps, initial=loop.step, desc=HOMEWORK, unit="step", quiet=run.quiet or not env.is_main)
@@ -418,7 +420,7 @@ def train_gan(run: Run[Config]) -> None:
         sums: dict[str, float] = {}
         counts: dict[str, int] = {}
         for x, hair, eye in batches.epoch(loop.epoch, start=loop.step - loop.epoch * batches.per_epoch):
-            x = x.to(device, memory_format=memory_format(cfg.train))
+            x = x.to(device, memory_format=fmt)
             stats = train_step(nets, gen_ddp, disc_ddp, x, hair.to(device), eye.to(device), cfg, loop.step)
             loop.step += 1
             seen += x.shape[0] * env.world_size
