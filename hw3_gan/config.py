@@ -38,6 +38,7 @@ class TrainConfig:
     aux_confident: float = param(0.0, ge=0, lt=1)  # G's classifier loss stops for a tag named with this probability
     mode_seeking: float = param(1.0, ge=0)  # weight of the mode-seeking term against conditional mode collapse (0: off)
     mode_seeking_features: float = param(0.0, ge=0)  # the same term measured in D's features (0: off)
+    reuse_fakes: bool = False  # the G step scores the D step's generated images: one G forward a step, not two
     augment: list[Literal["translation", "cutout"]] = param(default_factory=list)  # DiffAugment on D's inputs
     balance: float = param(0.0, ge=0, le=1)  # real batches drawn with weight count(pair)^-balance (0.5: inverse sqrt)
     tag_groups: int = param(0, ge=0)  # real batches in runs of this many images of one hair/eye pair (0: off)

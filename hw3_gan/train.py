@@ -87,13 +87,16 @@ def d_loss(
     penalise: bool,
     n_hair: int,
     n_eye: int,
+    fake_tags: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, dict]:
     """Discriminator loss for one batch, with the gradient penalty when ``penalise``.
 
-    Real and generated images pass through the same DiffAugment policies (``cfg.augment``); R1's
-    gradient is taken through them, with respect to the unaugmented real images.
+    The fakes were asked for ``fake_tags`` (default: the real images' tags). Real and generated
+    images pass through the same DiffAugment policies (``cfg.augment``); R1's gradient is taken
+    through them, with respect to the unaugmented real images.
     """
     b = real.shape[0]
+    fake_hair, fake_eye = fake_tags if fake_tags is not None else (hair, eye)
     if penalise and cfg.penalty == "dragan":
         # DRAGAN (Kodali et al.): keep gradients near norm 1 in a noisy neighbourhood of the data.
         x_hat = (real + 0.5 * real.std() * torch.rand_like(real)).requires_grad_(True)
@@ -107,9 +110,9 @@ def d_loss(
     wrong = wrong_tags(hair, eye, n_hair, n_eye)
     scores, wrong_scores, logits = D(
         x,
-        torch.cat([hair, hair]),
-        torch.cat([eye, eye]),
-        (torch.cat([wrong[0], hair]), torch.cat([wrong[1], eye])),
+        torch.cat([hair, fake_hair]),
+        torch.cat([eye, fake_eye]),
+        (torch.cat([wrong[0], fake_hair]), torch.cat([wrong[1], fake_eye])),
         detach_head=not cfg.aux_features,
     )
     s_real, s_fake, s_wrong = scores[:b], scores[b:], wrong_scores[:b]
@@ -122,7 +125,7 @@ def d_loss(
         # ADC-GAN: one 2K-way softmax names real images' tags as "real k" and fakes' as "generated k".
         joint = adc_logits(logits)
         aux = tag_loss(joint[0][:b], joint[1][:b], hair, eye)
-        twin = tag_loss(joint[0][b:], joint[1][b:], hair + n_hair, eye + n_eye)
+        twin = tag_loss(joint[0][b:], joint[1][b:], fake_hair + n_hair, fake_eye + n_eye)
         loss = loss + cfg.aux_weight * (aux + twin)
         stats["d_aux"], stats["d_twin"] = aux.item(), twin.item()
     elif logits is not None:
@@ -133,7 +136,7 @@ def d_loss(
         stats["d_aux"] = aux.item()
         if len(logits) == 4:
             # TAC-GAN's twin learns the tags the generator was asked for, from its images only.
-            twin = tag_loss(logits[2][b:], logits[3][b:], hair, eye)
+            twin = tag_loss(logits[2][b:], logits[3][b:], fake_hair, fake_eye)
             loss = loss + cfg.aux_weight * twin
             stats["d_twin"] = twin.item()
     if penalise and cfg.penalty == "r1":
@@ -146,22 +149,41 @@ def d_loss(
     return loss, stats
 
 
+def g_inputs(
+    z: torch.Tensor, hair: torch.Tensor, eye: torch.Tensor, cfg: TrainConfig
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The generator step's noise and tags: with mode seeking, the second half repeats the first half's tags.
+
+    Applying it twice changes nothing, so ``g_loss`` may be handed inputs that already went through it.
+    """
+    half = z.shape[0] // 2
+    if (cfg.mode_seeking > 0 or cfg.mode_seeking_features > 0) and half > 0:
+        return z[: 2 * half], hair[:half].repeat(2), eye[:half].repeat(2)
+    return z, hair, eye
+
+
 def g_loss(
-    G: torch.nn.Module, D: torch.nn.Module, z: torch.Tensor, hair: torch.Tensor, eye: torch.Tensor, cfg: TrainConfig
+    G: torch.nn.Module,
+    D: torch.nn.Module,
+    z: torch.Tensor,
+    hair: torch.Tensor,
+    eye: torch.Tensor,
+    cfg: TrainConfig,
+    fake: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict]:
     """Non-saturating (hinge: -score) generator loss on augmented fakes, plus mode seeking if ``cfg.mode_seeking``.
 
     Mode seeking (Mao et al. 2019): the second half of the batch repeats the first half's tags with
-    other noise, and the loss grows as the two halves' images get closer. Without it our first CPU
-    runs drew one face per tag pair whatever the noise (conditional mode collapse).
+    other noise (``g_inputs``), and the loss grows as the two halves' images get closer. Without it
+    our first CPU runs drew one face per tag pair whatever the noise (conditional mode collapse).
     ``cfg.mode_seeking_features`` adds the same term measured in the discriminator's features.
+    ``fake``, when given, is ``G(*g_inputs(z, hair, eye, cfg))`` already drawn (with its graph).
     """
+    z, hair, eye = g_inputs(z, hair, eye, cfg)
     half = z.shape[0] // 2
     in_features = cfg.mode_seeking_features > 0 and half > 0
-    if (cfg.mode_seeking > 0 or in_features) and half > 0:
-        z = z[: 2 * half]
-        hair, eye = hair[:half].repeat(2), eye[:half].repeat(2)
-    fake = G(z, hair, eye)
+    if fake is None:
+        fake = G(z, hair, eye)
     if in_features:
         # Each pair shares one augmentation (its two images stacked as six channels), so that the
         # distance between their features is the generator's doing, not the augmentation's.
@@ -326,18 +348,25 @@ def train_step(
     train = cfg.train
     z = torch.randn(x.shape[0], cfg.model.nz, device=x.device)
     nets.gen.train()
+    penalise = train.penalty != "none" and step % train.penalty_every == 0
     with autocast(x.device, train.amp):
-        with torch.no_grad():
-            fake = gen_ddp(z, hair, eye)
-        penalise = train.penalty != "none" and step % train.penalty_every == 0
-        loss_d, stats = d_loss(disc_ddp, x, fake, hair, eye, train, penalise, N_HAIR, N_EYE)
+        if train.reuse_fakes:
+            # The G step's own batch (with its graph), which D also learns from, detached.
+            z, fake_hair, fake_eye = g_inputs(z, hair, eye, train)
+            kept = gen_ddp(z, fake_hair, fake_eye)
+            fake, fake_tags = kept.detach(), (fake_hair, fake_eye)
+        else:
+            with torch.no_grad():
+                fake = gen_ddp(z, hair, eye)
+            kept, fake_tags = None, None
+        loss_d, stats = d_loss(disc_ddp, x, fake, hair, eye, train, penalise, N_HAIR, N_EYE, fake_tags)
     nets.opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     nets.opt_d.step()
     # The G step needs gradients through D, not for it: the bare module (no DDP sync) will do.
     nets.disc.requires_grad_(False)
     with autocast(x.device, train.amp):
-        loss_g, g_stats = g_loss(gen_ddp, nets.disc, z, hair, eye, train)
+        loss_g, g_stats = g_loss(gen_ddp, nets.disc, z, hair, eye, train, kept)
     stats.update(g_stats)
     nets.opt_g.zero_grad(set_to_none=True)
     loss_g.backward()

@@ -156,3 +156,53 @@ def test_translation_keeps_the_memory_order():
     x = torch.rand(4, 3, 16, 16)
     assert translation(x).is_contiguous()
     assert translation(x.contiguous(memory_format=torch.channels_last)).is_contiguous(memory_format=torch.channels_last)
+
+
+class Counting(torch.nn.Module):
+    """A generator wrapper that records the tags of every forward pass."""
+
+    def __init__(self, gen):
+        super().__init__()
+        self.gen, self.calls = gen, []
+
+    def forward(self, z, hair, eye):
+        self.calls.append((hair.clone(), eye.clone()))
+        return self.gen(z, hair, eye)
+
+
+@pytest.mark.parametrize("reuse", [False, True])
+def test_reused_fakes_take_one_generator_pass_with_the_paired_tags(reuse):
+    cfg = load_config(Config, CONFIGS / "cpu60_adc.yaml", ["model.ngf=8", "model.ndf=8", f"train.reuse_fakes={reuse}"])
+    torch.manual_seed(0)
+    nets = train.build(cfg, torch.device("cpu"))
+    before = [[p.detach().clone() for p in net.parameters()] for net in (nets.gen, nets.disc)]
+    gen = Counting(nets.gen)
+    x = (torch.rand(8, 3, 64, 64) * 2 - 1).contiguous(memory_format=train.memory_format(cfg.train))
+    hair, eye = torch.arange(8) % 12, torch.arange(8) % 11
+    stats = train.train_step(nets, gen, nets.disc, x, hair, eye, cfg, step=0)
+    assert all(np.isfinite(v) for v in stats.values())
+    for net, old in zip((nets.gen, nets.disc), before):
+        assert not all(torch.equal(a, b) for a, b in zip(old, net.parameters()))  # both players moved
+    paired = (hair[:4].repeat(2), eye[:4].repeat(2))  # mode seeking's halves: same tags, other noise
+    if reuse:
+        assert len(gen.calls) == 1
+        assert all(torch.equal(a, b) for a, b in zip(gen.calls[0], paired))
+    else:
+        assert len(gen.calls) == 2 and torch.equal(gen.calls[0][0], hair)
+
+
+def test_g_loss_on_handed_fakes_equals_drawing_them():
+    run = load_config(Config, CONFIGS / "cpu60_adc.yaml", ["model.ngf=8", "model.ndf=8"])
+    cfg = run.train
+    torch.manual_seed(0)
+    nets = train.build(run, torch.device("cpu"))
+    z, hair, eye = torch.randn(7, 100), torch.arange(7) % 12, torch.arange(7) % 11
+    inputs = train.g_inputs(z, hair, eye, cfg)
+    assert len(inputs[0]) == 6 and torch.equal(inputs[1], hair[:3].repeat(2))
+    assert all(torch.equal(a, b) for a, b in zip(train.g_inputs(*inputs, cfg), inputs))  # idempotent
+    torch.manual_seed(1)
+    drawn, _ = train.g_loss(nets.gen, nets.disc, z, hair, eye, cfg)
+    fake = nets.gen(*inputs)
+    torch.manual_seed(1)
+    handed, _ = train.g_loss(nets.gen, nets.disc, z, hair, eye, cfg, fake)
+    assert handed.item() == pytest.approx(drawn.item(), rel=1e-6)
