@@ -3,7 +3,8 @@ per epoch they imply on one GPU at a given fraction of its matrix-multiply rate.
 
     python benchmarks/hw3_flops.py --config hw3_gan/configs/default.yaml --peak-tflops 802.5
 
-One step is what ``hw3_gan.train.train_step`` does: the generator's forward for the D step, the
+One step is what ``hw3_gan.train.train_step`` does: the generator's forward for the D step (none
+with ``train.reuse_fakes``), the
 discriminator's forward and backward on reals and fakes (and the real images under wrong tags, which
 reuse the same features), then the generator's forward and backward through the discriminator. The
 lazy R1 penalty (a double backward every ``penalty_every`` steps) is counted on its own and spread
@@ -66,6 +67,8 @@ def step_flops(cfg: Config, batch: int) -> dict[str, float]:
         "D forward+backward (D step)": count(lambda: d_step(False)) - count(g_forward),
         "G forward+backward through D (G step)": count(g_step),
     }
+    if cfg.train.reuse_fakes:  # the D step learns from the G step's images: no forward of its own
+        del parts["G forward (D step)"]
     if cfg.train.penalty != "none":
         extra = count(lambda: d_step(True)) - count(lambda: d_step(False))
         parts[f"{cfg.train.penalty} penalty, / {cfg.train.penalty_every} steps"] = extra / cfg.train.penalty_every

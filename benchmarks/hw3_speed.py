@@ -1,8 +1,10 @@
 """Images/s of one HW3 training step: the models in NCHW and in channels-last (NHWC) memory order on
-``--threads`` threads, and ``--threads`` gloo processes of one thread each (DistributedDataParallel,
-channels-last, the batch split between them), against a matrix-multiply ceiling measured in the same run.
+``--threads`` threads, ``--threads`` gloo processes of one thread each (DistributedDataParallel,
+channels-last, the batch split between them), and each ``--variant`` (config overrides, channels-last),
+against a matrix-multiply ceiling measured in the same run.
 
     python benchmarks/hw3_speed.py --config hw3_gan/configs/cpu60_adc.yaml --threads 2
+    python benchmarks/hw3_speed.py --steps 16 --variant train.reuse_fakes=true,train.penalty_every=16
 
 Each round times ``--steps`` calls of ``hw3_gan.train.train_step`` in each way, on random images of
 the configured size, in an order that reverses every round so that a change in the machine's load
@@ -80,18 +82,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     p.add_argument("--steps", type=int, default=8, help="steps per timing (a multiple of train.penalty_every)")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds; the median is reported")
+    p.add_argument(
+        "--variant", action="append", default=[], help="comma-separated overrides timed as one more way (repeatable)"
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     print(machine_line())
     ceiling = matmul_ceiling()
+    overrides = {name: [f"train.channels_last={str(last).lower()}"] for name, last in ORDERS.items()}
+    overrides.update({variant: variant.split(",") for variant in args.variant})
     nets, cfgs = {}, {}
-    for name, channels_last in ORDERS.items():
-        cfgs[name] = load_config(Config, REPO / args.config, [f"train.channels_last={str(channels_last).lower()}"])
+    for name, sets in overrides.items():
+        cfgs[name] = load_config(Config, REPO / args.config, sets)
         nets[name] = train.build(cfgs[name], torch.device("cpu"))
         timed_steps(nets[name], cfgs[name], cfgs[name].train.penalty_every)  # warm-up
-    flops = sum(step_flops(cfgs["NCHW"], cfgs["NCHW"].train.batch_size).values())
-    ways = [*ORDERS, PROCESSES] if args.threads > 1 else list(ORDERS)
+    flops = {name: sum(step_flops(cfg, cfg.train.batch_size).values()) for name, cfg in cfgs.items()}
+    flops[PROCESSES] = flops["channels-last"]
+    ways = [*ORDERS, PROCESSES, *args.variant] if args.threads > 1 else [*ORDERS, *args.variant]
     times: dict[str, list[float]] = {name: [] for name in ways}
     for r in range(args.rounds):
         for name in ways if r % 2 == 0 else reversed(ways):
@@ -100,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 times[name].append(timed_steps(nets[name], cfgs[name], args.steps))
     batch = cfgs["NCHW"].train.batch_size
-    print(f"{args.config}: {flops / 1e9:.3f} GFLOP per image per step, batch {batch}, {args.steps} steps")
+    print(f"{args.config}: {flops['NCHW'] / 1e9:.3f} GFLOP per image per step, batch {batch}, {args.steps} steps")
     print(f"median of {args.rounds} rounds")
     print(f"matmul ceiling {ceiling / 1e9:.1f} GFLOP/s ({args.threads} threads)")
     rate = {}
@@ -108,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         rate[name] = args.steps * batch / statistics.median(times[name])
         label = f"{args.threads} x 1 thread" if name == PROCESSES else name
         print(
-            f"  {label:14s} {rate[name]:6.1f} images/s = {rate[name] * flops / 1e9:5.1f} GFLOP/s "
-            f"= {rate[name] * flops / ceiling:.3f} of the ceiling"
+            f"  {label:14s} {rate[name]:6.1f} images/s x {flops[name] / 1e9:.3f} GFLOP "
+            f"= {rate[name] * flops[name] / 1e9:5.1f} GFLOP/s = {rate[name] * flops[name] / ceiling:.3f} of the ceiling"
         )
     print(f"channels-last / NCHW: {rate['channels-last'] / rate['NCHW']:.2f}x")
     if PROCESSES in rate:
@@ -117,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.threads} processes / channels-last on {args.threads} threads: "
             f"{rate[PROCESSES] / rate['channels-last']:.2f}x"
         )
+    for variant in args.variant:
+        print(f"{variant} / channels-last: {rate[variant] / rate['channels-last']:.2f}x")
     return 0
 
 

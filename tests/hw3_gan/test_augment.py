@@ -206,3 +206,15 @@ def test_g_loss_on_handed_fakes_equals_drawing_them():
     torch.manual_seed(1)
     handed, _ = train.g_loss(nets.gen, nets.disc, z, hair, eye, cfg, fake)
     assert handed.item() == pytest.approx(drawn.item(), rel=1e-6)
+
+
+def test_reused_fakes_save_exactly_the_d_steps_generator_forward():
+    from benchmarks.hw3_flops import step_flops
+
+    cfgs = [
+        load_config(Config, CONFIGS / "cpu60_adc.yaml", ["model.ngf=8", "model.ndf=8", f"train.reuse_fakes={r}"])
+        for r in (False, True)
+    ]
+    two, one = (step_flops(cfg, 4) for cfg in cfgs)
+    assert sum(two.values()) - sum(one.values()) == pytest.approx(two["G forward (D step)"])
+    assert two["G forward (D step)"] > 0 and "G forward (D step)" not in one
