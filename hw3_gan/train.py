@@ -5,7 +5,8 @@ One step: the discriminator learns real-with-its-tags → real, fake → fake an
 the real images' tags (with ``model.aux_twin``, a twin head names the generated images' asked tags;
 with ``train.twin_loss: adc`` the two heads are one softmax over real and generated tags);
 then the generator learns to be scored real (and named right, and not easily by the twin) under the
-tags it was asked for. An EMA copy of the generator is what samples are drawn from.
+tags it was asked for (with ``train.reuse_fakes``, on the very images D just learned from, so that
+the generator runs once a step). An EMA copy of the generator is what samples are drawn from.
 """
 
 from __future__ import annotations

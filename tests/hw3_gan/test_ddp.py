@@ -4,6 +4,7 @@ checkpoints, and the EMA copy's statistics are recomputed before every save.)"""
 
 import socket
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -18,10 +19,10 @@ from .conftest import CONFIGS
 OVERRIDES = ["model.image_size=16", "model.ngf=8", "model.ndf=8", "train.batch_size=8"]
 
 
-def _rank(rank: int, port: int, out: str) -> None:
+def _rank(rank: int, port: int, out: str, extra: list[str]) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
-    cfg = load_config(Config, CONFIGS / "cpu60_adc.yaml", OVERRIDES)
+    cfg = load_config(Config, CONFIGS / "cpu60_adc.yaml", OVERRIDES + extra)
     torch.manual_seed(rank)  # different initial weights: DDP must start both ranks from rank 0's
     nets, env = train.build(cfg, torch.device("cpu")), DistEnv(rank, 2, rank)
     gen, disc = train.share(nets, env, torch.device("cpu"))
@@ -34,11 +35,12 @@ def _rank(rank: int, port: int, out: str) -> None:
     dist.destroy_process_group()
 
 
-def test_two_gloo_processes_keep_identical_models(tmp_path):
+@pytest.mark.parametrize("extra", [[], ["train.reuse_fakes=true"]])
+def test_two_gloo_processes_keep_identical_models(tmp_path, extra):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    mp.spawn(_rank, args=(port, str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_rank, args=(port, str(tmp_path), extra), nprocs=2, join=True)
     a, b = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
     torch.manual_seed(0)
     start = train.build(load_config(Config, CONFIGS / "cpu60_adc.yaml", OVERRIDES), torch.device("cpu"))
