@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     nets, cfgs = {}, {}
     for name, sets in overrides.items():
         cfgs[name] = load_config(Config, REPO / args.config, sets)
+        if args.steps % cfgs[name].train.penalty_every:  # each timing starts at step 0: R1's share must be whole
+            p.error(f"--steps {args.steps} is not a multiple of train.penalty_every {cfgs[name].train.penalty_every}")
         nets[name] = train.build(cfgs[name], torch.device("cpu"))
         timed_steps(nets[name], cfgs[name], cfgs[name].train.penalty_every)  # warm-up
     flops = {name: sum(step_flops(cfg, cfg.train.batch_size).values()) for name, cfg in cfgs.items()}
