@@ -50,8 +50,9 @@ def mm_ceiling() -> float:
 
 
 def step_time(cfg: ModelConfig, loop: TrainConfig, steps: int) -> float:
-    """Seconds per D+G step of the real training step (train.d_loss) on random data, batch 64, in the
-    memory order training uses (``train.channels_last``)."""
+    """Seconds per D+G step of the real training step (train.d_loss, train.g_loss) on random data, batch
+    64, in the memory order training uses (``train.channels_last``), with one generator pass a step when
+    ``train.reuse_fakes``."""
     torch.manual_seed(0)
     fmt = train.memory_format(loop)
     G, D = Generator(cfg, 12, 11).to(memory_format=fmt), Discriminator(cfg, 12, 11).to(memory_format=fmt)
@@ -62,14 +63,21 @@ def step_time(cfg: ModelConfig, loop: TrainConfig, steps: int) -> float:
 
     def one(i: int) -> None:
         z = torch.randn(64, cfg.nz)
-        with torch.no_grad():
-            fake = G(z, h, e)
-        loss, _ = train.d_loss(D, x, fake, h, e, loop, loop.penalty != "none" and i % loop.penalty_every == 0, 12, 11)
+        kept, tags = None, None
+        if loop.reuse_fakes:  # one generator pass a step, as train.train_step
+            z, *tags = train.g_inputs(z, h, e, loop)
+            kept = G(z, *tags)
+            fake = kept.detach()
+        else:
+            with torch.no_grad():
+                fake = G(z, h, e)
+        penalise = loop.penalty != "none" and i % loop.penalty_every == 0
+        loss, _ = train.d_loss(D, x, fake, h, e, loop, penalise, 12, 11, tuple(tags) if tags else None)
         od.zero_grad()
         loss.backward()
         od.step()
         D.requires_grad_(False)
-        lg, _ = train.g_loss(G, D, z, h, e, loop)
+        lg, _ = train.g_loss(G, D, z, h, e, loop, kept)
         og.zero_grad()
         lg.backward()
         og.step()

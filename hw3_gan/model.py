@@ -29,6 +29,7 @@ class ModelConfig:
     mbstd_group: int = param(4, ge=0)  # minibatch standard deviation over groups of this many images (0: off)
     aux_classifier: bool = False  # AC-GAN heads: D also names each image's hair and eye colour
     aux_twin: bool = False  # TAC-GAN: a twin head names the generated images' tags (needs aux_classifier)
+    cond_bn: bool = False  # the generator's BatchNorm scales and shifts come from the tag embeddings
 
 
 def _levels(image_size: int) -> int:
@@ -38,8 +39,27 @@ def _levels(image_size: int) -> int:
     return n
 
 
+class CondBatchNorm(nn.Module):
+    """BatchNorm whose scale and shift are linear in a conditioning vector (class-conditional BatchNorm,
+    as in the generators Miyato & Koyama 2018 paired with the projection discriminator, and BigGAN's)."""
+
+    def __init__(self, channels: int, cond_dim: int):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(channels, affine=False)
+        self.gain = nn.Linear(cond_dim, channels)
+        self.shift = nn.Linear(cond_dim, channels)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        scale = 1 + self.gain(cond)[:, :, None, None]  # starts near 1: the plain BatchNorm of DCGAN
+        return self.bn(x) * scale + self.shift(cond)[:, :, None, None]
+
+
 class Generator(nn.Module):
-    """z (B, nz) and tag ids (B,) → images (B, 3, S, S) in [-1, 1]."""
+    """z (B, nz) and tag ids (B,) → images (B, 3, S, S) in [-1, 1].
+
+    The tags enter as embeddings beside the noise; with ``cond_bn`` they also set every BatchNorm's
+    scale and shift, so each layer sees them.
+    """
 
     def __init__(self, cfg: ModelConfig, n_hair: int, n_eye: int):
         super().__init__()
@@ -48,21 +68,28 @@ class Generator(nn.Module):
         self.hair_embed = nn.Embedding(n_hair, cfg.embed_dim)
         self.eye_embed = nn.Embedding(n_eye, cfg.embed_dim)
         ch = cfg.ngf * 2 ** (n - 1)
+
+        def norm(c: int) -> nn.Module:
+            return CondBatchNorm(c, 2 * cfg.embed_dim) if cfg.cond_bn else nn.BatchNorm2d(c)
+
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(cfg.nz + 2 * cfg.embed_dim, ch, 4, 1, 0, bias=False),
-            nn.BatchNorm2d(ch),
+            norm(ch),
             nn.ReLU(True),
         ]  # (B, ch, 4, 4)
         for _ in range(n - 1):
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), norm(ch // 2), nn.ReLU(True)]
             ch //= 2
         layers += [nn.ConvTranspose2d(ch, 3, 4, 2, 1), nn.Tanh()]  # (B, 3, S, S)
         self.net = nn.Sequential(*layers)
         self.apply(_dcgan_init)
 
     def forward(self, z: torch.Tensor, hair: torch.Tensor, eye: torch.Tensor) -> torch.Tensor:
-        h = torch.cat([z, self.hair_embed(hair), self.eye_embed(eye)], dim=1)
-        return self.net(h[:, :, None, None])
+        tags = torch.cat([self.hair_embed(hair), self.eye_embed(eye)], dim=1)
+        h = torch.cat([z, tags], dim=1)[:, :, None, None]
+        for layer in self.net:
+            h = layer(h, tags) if isinstance(layer, CondBatchNorm) else layer(h)
+        return h
 
 
 class Discriminator(nn.Module):
@@ -172,7 +199,7 @@ def _dcgan_init(m: nn.Module) -> None:
         nn.init.normal_(getattr(m, "weight_orig", m.weight), 0.0, 0.02)
         if m.bias is not None:
             nn.init.zeros_(m.bias)
-    elif isinstance(m, nn.BatchNorm2d):
+    elif isinstance(m, nn.BatchNorm2d) and m.affine:
         nn.init.normal_(m.weight, 1.0, 0.02)
         nn.init.zeros_(m.bias)
 

@@ -218,3 +218,15 @@ def test_reused_fakes_save_exactly_the_d_steps_generator_forward():
     two, one = (step_flops(cfg, 4) for cfg in cfgs)
     assert sum(two.values()) - sum(one.values()) == pytest.approx(two["G forward (D step)"])
     assert two["G forward (D step)"] > 0 and "G forward (D step)" not in one
+
+
+@pytest.mark.parametrize("reuse, passes", [(False, 2), (True, 1)])
+def test_benchmark_step_runs_the_generator_as_training_does(monkeypatch, reuse, passes):
+    import benchmarks.hw3_gan as bench
+
+    cfg = load_config(Config, CONFIGS / "cpu60_adc.yaml", ["model.ngf=4", "model.ndf=4", f"train.reuse_fakes={reuse}"])
+    calls = []
+    forward = bench.Generator.forward
+    monkeypatch.setattr(bench.Generator, "forward", lambda self, *a: calls.append(1) or forward(self, *a))
+    assert bench.step_time(cfg.model, cfg.train, 2) > 0
+    assert len(calls) == 3 * passes  # a warm-up step and two timed ones
