@@ -68,7 +68,8 @@ def test_recalibration_resets_the_statistics_of_conditional_batchnorm():
 def test_tiny_gan_with_cond_bn_learns_colours(tmp_path):
     folder = write_sample_data(tmp_path / "data", n=320)
     run = tmp_path / "run"
-    assert train.main(tiny_train_args(run, folder, "model.image_size=16", "model.cond_bn=true", "train.max_steps=150")) == 0
+    extra = ["model.image_size=16", "model.cond_bn=true", "train.max_steps=150"]
+    assert train.main(tiny_train_args(run, folder, *extra)) == 0
     state = load_checkpoint(run / "best.pt", "hw3_gan")
     assert "net.1.gain.weight" in state["models"]["G_ema"]
     hair_acc, eye_acc = _judge(TagSampler(state, torch.device("cpu")).gen)
