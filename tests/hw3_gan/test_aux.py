@@ -78,6 +78,13 @@ def test_adc_config_is_cpu60_ac_with_only_the_twin_and_its_loss_and_share_added(
     }
 
 
+def test_the_gpu_config_trains_as_cpu60_adc_at_its_own_widths_and_length():
+    adc, gpu = (dataclasses.asdict(load_config(Config, CONFIGS / n, [])) for n in ("cpu60_adc.yaml", "default.yaml"))
+    assert gpu["model"] == {**adc["model"], "ngf": 64, "ndf": 64}
+    budget = {"epochs": 150, "max_minutes": 0.0, "save_every_steps": 1000, "channels_last": False}
+    assert gpu["train"] == {**adc["train"], **budget}
+
+
 def test_a_confident_tag_adds_no_generator_gradient():
     # hair: the head gives the asked colour 0.8 (confident at 0.5) and 0.2 (not); eye: 0.25 each.
     hair_logits = torch.log(torch.tensor([[0.8, 0.2], [0.8, 0.2]])).requires_grad_(True)
