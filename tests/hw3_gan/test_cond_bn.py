@@ -27,7 +27,7 @@ def test_cond_batchnorm_by_hand():
     with torch.no_grad():
         for p in (*norm.gain.parameters(), *norm.shift.parameters()):
             p.zero_()
-    assert torch.allclose(norm(x, cond), plain, atol=1e-5)  # no conditioning: DCGAN's BatchNorm at init
+    assert torch.allclose(norm(x, cond), plain, atol=1e-5)  # zero maps: plain BatchNorm, unit scale, no shift
 
 
 def _tag_effect(cond_bn: bool) -> float:
