@@ -63,16 +63,16 @@ def step_time(cfg: ModelConfig, loop: TrainConfig, steps: int) -> float:
 
     def one(i: int) -> None:
         z = torch.randn(64, cfg.nz)
-        kept, tags = None, None
         if loop.reuse_fakes:  # one generator pass a step, as train.train_step
-            z, *tags = train.g_inputs(z, h, e, loop)
-            kept = G(z, *tags)
-            fake = kept.detach()
+            z, fake_h, fake_e = train.g_inputs(z, h, e, loop)
+            kept = G(z, fake_h, fake_e)
+            fake, fake_tags = kept.detach(), (fake_h, fake_e)
         else:
             with torch.no_grad():
                 fake = G(z, h, e)
+            kept, fake_tags = None, None
         penalise = loop.penalty != "none" and i % loop.penalty_every == 0
-        loss, _ = train.d_loss(D, x, fake, h, e, loop, penalise, 12, 11, tuple(tags) if tags else None)
+        loss, _ = train.d_loss(D, x, fake, h, e, loop, penalise, 12, 11, fake_tags)
         od.zero_grad()
         loss.backward()
         od.step()
