@@ -24,11 +24,12 @@ def run_progress(
     return min(1.0, max(shares))
 
 
-def lr_factor(kind: str, progress: float, warmup: float = 0.0, floor: float = 0.0) -> float:
+def lr_factor(kind: str, progress: float, warmup: float = 0.0, floor: float = 0.0, hold: float = 0.0) -> float:
     """Multiplier of the base learning rate at ``progress`` (0..1) of the run.
 
     A linear warm-up over the first ``warmup`` share of the run, then ``kind``: ``constant``, or a
-    ``linear`` or ``cosine`` decay from 1 to ``floor`` over the rest.
+    ``linear`` or ``cosine`` decay from 1 to ``floor`` over the rest; with ``hold``, the decay waits
+    at 1 until that share of the run.
     """
     if kind not in SCHEDULES:
         raise ValueError(f"unknown learning-rate schedule {kind!r} (one of {', '.join(SCHEDULES)})")
@@ -36,6 +37,7 @@ def lr_factor(kind: str, progress: float, warmup: float = 0.0, floor: float = 0.
         return max(progress / warmup, 1e-3)  # never exactly 0: the first step still moves the weights
     if kind == "constant":
         return 1.0
-    decayed = min(1.0, (progress - warmup) / max(1e-9, 1 - warmup))
+    start = max(warmup, hold)
+    decayed = min(1.0, max(0.0, progress - start) / max(1e-9, 1 - start))
     shape = 1 - decayed if kind == "linear" else 0.5 * (1 + math.cos(math.pi * decayed))
     return floor + (1 - floor) * shape

@@ -26,6 +26,12 @@ class TrainConfig:
     lr_g: float = param(2e-4, gt=0)
     lr_d: float = param(2e-4, gt=0)  # TTUR (Heusel et al. 2017): the two rates may differ
     betas: list[float] = param(default_factory=lambda: [0.5, 0.999], ge=0, lt=1)  # Adam's two
+    # both rates' shape over the run (common.schedule): over train.max_minutes when set, else over the
+    # epochs (or max_steps, whichever ends first); the decay starts after the lr_hold share of the run.
+    # Its clock counts the time of the runs a --resume continues, so resuming a finished run trains at the floor.
+    lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
+    lr_hold: float = param(0.0, ge=0, lt=1)
+    lr_floor: float = param(0.0, ge=0, le=1)  # the decay ends at each rate * this
     loss: Literal["ns", "hinge"] = "ns"  # non-saturating (softplus) or hinge (Miyato et al. 2018)
     penalty: Literal["r1", "dragan", "none"] = "r1"
     penalty_weight: float = param(1.0, ge=0)  # R1: gamma; DRAGAN: lambda

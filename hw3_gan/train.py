@@ -30,6 +30,7 @@ from common.device import autocast
 from common.distributed import DistEnv, all_reduce_mean, broadcast_from_main, wrap_model
 from common.errors import UserError, run_cli
 from common.metrics import progress
+from common.schedule import lr_factor, run_progress
 from common.setup import Run, train_command
 from hw3_gan import HOMEWORK
 from hw3_gan.augment import diff_augment
@@ -272,6 +273,7 @@ class Nets:
 class LoopState:
     step: int = 0
     epoch: int = 0
+    seconds: float = 0.0  # training time of the runs this one resumes (the learning-rate schedule's clock)
 
 
 def memory_format(train: TrainConfig) -> torch.memory_format:
@@ -329,7 +331,17 @@ def restore(run: Run[Config], nets: Nets) -> LoopState:
     if run.resume_state is None:
         return LoopState()
     saved = run.restore(models=nets.models(), optimizers=nets.optimizers())
-    return LoopState(saved["step"], saved["epoch"])
+    return LoopState(saved["step"], saved["epoch"], saved["extra"].get("train_seconds", 0.0))
+
+
+def schedule_lr(nets: Nets, train: TrainConfig, step: int, seconds: float, epochs: float) -> float:
+    """Set both rates for the next step (``step`` steps, ``seconds`` and ``epochs`` into the run); the factor."""
+    done = run_progress(epochs, train.epochs, seconds, train.max_minutes, step, train.max_steps)
+    factor = lr_factor(train.lr_schedule, done, floor=train.lr_floor, hold=train.lr_hold)
+    for opt, lr in ((nets.opt_g, train.lr_g), (nets.opt_d, train.lr_d)):
+        for group in opt.param_groups:
+            group["lr"] = lr * factor
+    return factor
 
 
 def train_step(
@@ -384,6 +396,7 @@ def save(
     pair_counts: np.ndarray,
     train_images: int,
     fixed: list[torch.Tensor],
+    seconds: float,
     is_best: bool,
 ) -> None:
     """Checkpoint (BatchNorm statistics re-estimated for the EMA weights first) and this epoch's grid."""
@@ -406,6 +419,7 @@ def save(
             "pair_counts": pair_counts.tolist(),
             "sampler": "G_ema" if train.ema else "G",
             "train_images": train_images,
+            "train_seconds": seconds,
         },
     )
     run.ckpt.save(state, is_best)
@@ -445,13 +459,16 @@ def train_gan(run: Run[Config]) -> None:
     fixed = [t.to(device) for t in grid_inputs(cfg.train.grid_noise, cfg.model.nz, pair_counts)]
     start, seen, budget = time.time(), 0, TimeBudget(cfg.train.max_minutes, env)
     bar = progress(total=total_steps, initial=loop.step, desc=HOMEWORK, unit="step", quiet=run.quiet or not env.is_main)
-    stopped = False
+    stopped, lr_stats = False, {}
     while loop.step < total_steps and not stopped:
         sums: dict[str, float] = {}
         counts: dict[str, int] = {}
         for x, hair, eye in batches.epoch(loop.epoch, start=loop.step - loop.epoch * batches.per_epoch):
             x = x.to(device, memory_format=fmt)
-            stats = train_step(nets, gen_ddp, disc_ddp, x, hair.to(device), eye.to(device), cfg, loop.step)
+            if cfg.train.lr_schedule != "constant":
+                clock = all_reduce_mean(loop.seconds + budget.elapsed, env)  # one clock: the same rate on every rank
+                lr_stats = {"lr_factor": schedule_lr(nets, cfg.train, loop.step, clock, loop.step / batches.per_epoch)}
+            stats = train_step(nets, gen_ddp, disc_ddp, x, hair.to(device), eye.to(device), cfg, loop.step) | lr_stats
             loop.step += 1
             seen += x.shape[0] * env.world_size
             for k, v in stats.items():
@@ -468,7 +485,7 @@ def train_gan(run: Run[Config]) -> None:
                 stopped = loop.step < total_steps
                 break
             if cfg.train.save_every_steps and loop.step % cfg.train.save_every_steps == 0:
-                save(run, nets, loop, pair_counts, len(train_data), fixed, is_best=False)
+                save(run, nets, loop, pair_counts, len(train_data), fixed, loop.seconds + budget.elapsed, False)
         loop.epoch += int(loop.step == (loop.epoch + 1) * batches.per_epoch)
         means = {k: all_reduce_mean(v / counts[k], env) for k, v in sums.items()}
         rate = seen / (time.time() - start)
@@ -479,7 +496,7 @@ def train_gan(run: Run[Config]) -> None:
             + f", {rate:.0f} images/s"
         )
         # GAN losses do not say which epoch samples best; the newest weights are kept as best.pt.
-        save(run, nets, loop, pair_counts, len(train_data), fixed, is_best=True)
+        save(run, nets, loop, pair_counts, len(train_data), fixed, loop.seconds + budget.elapsed, True)
     bar.close()
     if stopped:
         run.say(f"stopped after {cfg.train.max_minutes:g} minutes (train.max_minutes) at step {loop.step}")

@@ -19,6 +19,12 @@ def test_lr_factor_by_hand():
     assert lr_factor("linear", 0.5, floor=0.2) == pytest.approx(0.2 + 0.8 * 0.5)
     assert lr_factor("linear", 1.5, floor=0.2) == pytest.approx(0.2)
     assert lr_factor("constant", 0.9, warmup=0.1) == 1.0
+    # held at 1 until 60% of the run, then the linear decay spans the last 40%
+    assert lr_factor("linear", 0.3, hold=0.6) == 1.0
+    assert lr_factor("linear", 0.8, hold=0.6) == pytest.approx(0.5)
+    assert lr_factor("linear", 0.9, hold=0.6, floor=0.2) == pytest.approx(0.2 + 0.8 * 0.25)
+    assert lr_factor("cosine", 0.05, warmup=0.1, hold=0.6) == pytest.approx(0.5)
+    assert lr_factor("cosine", 0.4, warmup=0.1, hold=0.6) == 1.0
     with pytest.raises(ValueError, match="unknown learning-rate schedule 'step'"):
         lr_factor("step", 0.5)
 

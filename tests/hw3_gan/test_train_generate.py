@@ -162,6 +162,26 @@ def test_resume_continues_exactly(tmp_path):
             assert torch.allclose(v.float(), b["models"][net][k].float(), atol=1e-5), (net, k)
 
 
+def test_learning_rate_schedule_sets_both_rates_and_keeps_its_clock(tmp_path):
+    folder = write_sample_data(tmp_path / "data", n=160)
+    extra = ("model.image_size=16", "train.batch_size=16", "train.max_steps=20", "train.lr_d=0.002")
+    schedule = ("train.lr_schedule=linear", "train.lr_hold=0.5", "train.lr_floor=0.1")
+    assert train.main(tiny_train_args(tmp_path / "run", folder, *extra, *schedule)) == 0
+    state = load_checkpoint(tmp_path / "run" / "last.pt")
+    # the last step (index 19) is 95% into the run: 0.45 of the 0.5 after the hold, factor 0.1 + 0.9 * 0.1
+    factor = 0.1 + 0.9 * (1 - 0.45 / 0.5)
+    assert state["optimizers"]["G"]["param_groups"][0]["lr"] == pytest.approx(0.001 * factor)
+    assert state["optimizers"]["D"]["param_groups"][0]["lr"] == pytest.approx(0.002 * factor)
+    assert state["extra"]["train_seconds"] > 0
+    resume = [*tiny_train_args(tmp_path / "run", folder, *extra, *schedule, "train.max_steps=24"), "--resume"]
+    assert train.main(resume) == 0
+    resumed = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert resumed["extra"]["train_seconds"] > state["extra"]["train_seconds"]  # the clock goes on, not from 0
+    # resumed to 24 steps: the last step (index 23) is 23/24 into the run
+    factor = 0.1 + 0.9 * (1 - (23 / 24 - 0.5) / 0.5)
+    assert resumed["optimizers"]["G"]["param_groups"][0]["lr"] == pytest.approx(0.001 * factor)
+
+
 def test_train_bad_data_is_one_line(tmp_path, capsys):
     folder = write_sample_data(tmp_path / "data", n=10)
     assert train.main(tiny_train_args(tmp_path / "run", folder, "model.image_size=48")) == 2
