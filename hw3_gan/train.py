@@ -485,7 +485,7 @@ def train_gan(run: Run[Config]) -> None:
                 stopped = loop.step < total_steps
                 break
             if cfg.train.save_every_steps and loop.step % cfg.train.save_every_steps == 0:
-                save(run, nets, loop, pair_counts, len(train_data), fixed, loop.seconds + budget.elapsed, False)
+                save(run, nets, loop, pair_counts, len(train_data), fixed, loop.seconds + budget.elapsed, is_best=False)
         loop.epoch += int(loop.step == (loop.epoch + 1) * batches.per_epoch)
         means = {k: all_reduce_mean(v / counts[k], env) for k, v in sums.items()}
         rate = seen / (time.time() - start)
@@ -496,7 +496,7 @@ def train_gan(run: Run[Config]) -> None:
             + f", {rate:.0f} images/s"
         )
         # GAN losses do not say which epoch samples best; the newest weights are kept as best.pt.
-        save(run, nets, loop, pair_counts, len(train_data), fixed, loop.seconds + budget.elapsed, True)
+        save(run, nets, loop, pair_counts, len(train_data), fixed, loop.seconds + budget.elapsed, is_best=True)
     bar.close()
     if stopped:
         run.say(f"stopped after {cfg.train.max_minutes:g} minutes (train.max_minutes) at step {loop.step}")
