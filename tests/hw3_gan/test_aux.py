@@ -78,6 +78,14 @@ def test_adc_config_is_cpu60_ac_with_only_the_twin_and_its_loss_and_share_added(
     }
 
 
+def test_the_decay_config_is_cpu60_adc_with_only_the_measured_switches():
+    names = ("cpu60_adc.yaml", "cpu60_adc_decay.yaml")
+    adc, decay = (dataclasses.asdict(load_config(Config, CONFIGS / n, [])) for n in names)
+    switches = {"reuse_fakes": True, "penalty_every": 16, "aux_weight": 0.5, "twin_share": 0.9375}
+    assert decay["train"] == {**adc["train"], **switches, "lr_schedule": "linear", "lr_hold": 0.5}
+    assert {k: v for k, v in decay.items() if k != "train"} == {k: v for k, v in adc.items() if k != "train"}
+
+
 def test_the_gpu_config_trains_as_cpu60_adc_at_its_own_widths_and_length():
     adc, gpu = (dataclasses.asdict(load_config(Config, CONFIGS / n, [])) for n in ("cpu60_adc.yaml", "default.yaml"))
     assert gpu["model"] == {**adc["model"], "ngf": 64, "ndf": 64}
