@@ -73,7 +73,7 @@ def _main(args: argparse.Namespace) -> int:
         print(f"{hair} {eye} {n} {real_acc:.3f} {gen:.3f} {', '.join(f'{c} {k}' for c, k in named)}")
     real_acc, gen = np.array([r[3] for r in rows]), np.array([r[4] for r in rows])
     print(
-        f"mean joint accuracy: real {real_acc.mean():.3f}, generated {gen.mean():.3f}; "
+        f"joint accuracy, mean over the pairs: real {real_acc.mean():.3f}, generated {gen.mean():.3f}; "
         f"correlation over pairs {np.corrcoef(real_acc, gen)[0, 1]:.3f}"
     )
     return 0
