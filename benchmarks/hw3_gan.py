@@ -115,7 +115,7 @@ def docs_png(src: Path, dst: Path, rows: range | None = None, cell: int = 66) ->
 
 def score_all_pairs(sampler: generate.TagSampler, net, real, cascade: Path, out: Path) -> dict:
     """Every pair with >= 20 training images, 5 samples each: print the pooled row and the 5 worst pairs."""
-    pairs = all_pairs.frequent_pairs(sampler.counts, 20)
+    pairs = all_pairs.frequent_pairs(real.pair_counts(), 20)  # the data's tags, not the run's (data.retag)
     images = all_pairs.pair_images(sampler, pairs, 5, seed=0)
     pooled, rows = all_pairs.score_pairs(images, pairs, 5, net, real, cascade)
     print("== " + all_pairs.format_pooled(pooled))

@@ -6,8 +6,10 @@ draws ``k`` images per pair (fixed seed) and reports, per pair and pooled over a
 also on ``k`` real images per pair: what a generator that drew like the data would score), the
 anime-face detection rate, the Fréchet distance in the classifier's feature space next to the
 real-vs-real floor at the same sample size (two disjoint real sets, ``k`` images per pair each), and
-the within-pair diversity over that of real images. The pair counts are those of the GAN's training
-split, which is also where the real reference images come from (the classifier never saw it).
+the within-pair diversity over that of real images. The pairs and their counts are those of the GAN's
+training split as the data tags it (a run with ``data.retag`` trained on other tags, and is scored on
+the same pairs as every other run); the real reference images come from that split too (the
+classifier never saw it).
 """
 
 from __future__ import annotations

@@ -59,17 +59,21 @@ class AttributeNet(nn.Module):
 
 
 @torch.no_grad()
+def read_images(net: AttributeNet, images: np.ndarray, batch: int = 256) -> tuple[np.ndarray, ...]:
+    """uint8 (N, 64, 64, 3) → (features (N, D), hair probabilities (N, 12), eye probabilities (N, 11))."""
+    net.eval()
+    out: list[list[np.ndarray]] = [[], [], []]
+    for i in range(0, len(images), batch):
+        f = net.features(to_tensor(images[i : i + batch]))
+        for part, x in zip(out, (f.double(), net.hair(f).softmax(1), net.eye(f).softmax(1))):
+            part.append(x.numpy())
+    return tuple(np.concatenate(part) for part in out)
+
+
 def predict(net: AttributeNet, images: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """uint8 (N, 64, 64, 3) → (features (N, D), hair ids (N,), eye ids (N,))."""
-    net.eval()
-    feats, hairs, eyes = [], [], []
-    for i in range(0, len(images), batch):
-        x = to_tensor(images[i : i + batch])
-        f = net.features(x)
-        feats.append(f.double().numpy())
-        hairs.append(net.hair(f).argmax(1).numpy())
-        eyes.append(net.eye(f).argmax(1).numpy())
-    return np.concatenate(feats), np.concatenate(hairs), np.concatenate(eyes)
+    feats, hair, eye = read_images(net, images, batch)
+    return feats, hair.argmax(1), eye.argmax(1)
 
 
 def train_classifier(

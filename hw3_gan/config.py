@@ -15,6 +15,9 @@ class DataConfig:
     holdout_percent: float = param(20.0, ge=0, lt=100)  # kept from the GAN for the evaluation classifier
     flip: bool = True  # random horizontal flips
     limit: int = param(0, ge=0)  # train on the first N images only (0: all)
+    # replace a hair or eye tag that a classifier trained on the other half of the training images
+    # contradicts with at least this probability by the colour it reads (hw3_gan.retag; 0: the tags as given)
+    retag: float = param(0.0, ge=0, lt=1)
 
 
 @dataclass

@@ -201,13 +201,13 @@ def real_reference(data_path: str, holdout_percent: float) -> FaceData:
     return data.subset(~holdout_mask(data.ids, holdout_percent))
 
 
-def _references(args: argparse.Namespace) -> tuple[AttributeNet, FaceData, Path | None]:
-    """The evaluation classifier, the real reference images (the GAN's training split) and the cascade."""
+def _references(args: argparse.Namespace) -> tuple[AttributeNet, FaceData, Path | None, str]:
+    """The evaluation classifier, the real reference images (the GAN's training split), the cascade, and
+    a status line naming the classifier."""
     clf_path = Path(args.classifier) if args.classifier else default_path()
     if not clf_path.is_file():
         raise UserError(f"{clf_path}: no evaluation classifier; train one: python -m hw3_gan.classifier")
     net, info = load_classifier(clf_path)
-    say(f"classifier: {clf_path} (real-image accuracy {info.get('real_accuracy')})")
     real = real_reference(args.data, info.get("holdout_percent", 20.0))
     cascade = Path(args.cascade) if args.cascade else None
     root = data_root()
@@ -215,7 +215,7 @@ def _references(args: argparse.Namespace) -> tuple[AttributeNet, FaceData, Path 
         cascade = root / "hw3" / "lbpcascade_animeface.xml"
     if cascade is not None and not cascade.is_file():
         raise UserError(f"{cascade}: cascade file not found")
-    return net, real, cascade
+    return net, real, cascade, f"classifier: {clf_path} (real-image accuracy {info.get('real_accuracy')})"
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -245,10 +245,11 @@ def _all_pairs(args: argparse.Namespace) -> int:
     ckpt = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(HOMEWORK)
     check_outputs([args.csv, args.json], [ckpt, args.classifier or default_path(), args.cascade, args.data])
     sampler = TagSampler(load_checkpoint(ckpt, HOMEWORK), torch.device("cpu"), str(ckpt), args.candidates, args.spread)
-    pairs = all_pairs.frequent_pairs(sampler.counts, args.min_count)
+    net, real, cascade, classifier = _references(args)
+    pairs = all_pairs.frequent_pairs(real.pair_counts(), args.min_count)  # the data's tags, not the run's
     if not pairs:
-        raise UserError(f"{ckpt}: no hair/eye pair has {args.min_count} training images (--min-count)")
-    net, real, cascade = _references(args)
+        raise UserError(f"{real.source}: no hair/eye pair has {args.min_count} training images (--min-count)")
+    say(classifier)
     say(f"checkpoint: {ckpt}; {len(pairs)} pairs with at least {args.min_count} training images")
     images = all_pairs.pair_images(sampler, pairs, args.per_pair, args.sample_seed)
     pooled, rows = all_pairs.score_pairs(images, pairs, args.per_pair, net, real, cascade, args.seed)
@@ -268,7 +269,8 @@ def _main(args: argparse.Namespace) -> int:
     inputs = [args.testing_text, args.classifier or default_path(), args.cascade, args.data, *samples]
     check_outputs([args.json], inputs)
     images = read_samples(Path(args.samples_dir), requests)
-    net, real, cascade = _references(args)
+    net, real, cascade, classifier = _references(args)
+    say(classifier)
     res = evaluate(images, requests, net, real, cascade, args.seed)
     print(format_report(res))
     if args.json:

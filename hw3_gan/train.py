@@ -27,16 +27,18 @@ from common.checkpoint import make_state
 from common.cli import train_parser
 from common.config import config_to_dict
 from common.device import autocast
-from common.distributed import DistEnv, all_reduce_mean, broadcast_from_main, wrap_model
+from common.distributed import DistEnv, all_reduce_mean, barrier, broadcast_from_main, wrap_model
 from common.errors import UserError, run_cli
 from common.metrics import progress
 from common.schedule import lr_factor, run_progress
+from common.seed import rng_state, set_rng_state
 from common.setup import Run, train_command
 from hw3_gan import HOMEWORK
 from hw3_gan.augment import diff_augment
 from hw3_gan.config import Config, TrainConfig
 from hw3_gan.data import Batches, FaceData, holdout_mask, load_faces, save_grid, to_uint8
 from hw3_gan.model import EMA, Discriminator, Generator, adc_logits, recalibrate_batchnorm
+from hw3_gan.retag import cached_out_of_fold, changes, retag
 from hw3_gan.tags import EYE_COLOURS, HAIR_COLOURS, describe
 
 N_HAIR, N_EYE = len(HAIR_COLOURS), len(EYE_COLOURS)
@@ -324,6 +326,15 @@ def load_training_data(run: Run[Config]) -> FaceData:
     if cfg.data.limit:
         train_data = train_data.subset(np.arange(len(train_data)) < cfg.data.limit)
     run.say(f"training on {len(train_data)} images ({cfg.data.holdout_percent:g}% held out for evaluation)")
+    if cfg.data.retag:
+        state = rng_state()  # the two classifiers draw from the global generators; the GAN's draws stay as seeded
+        if run.env.is_main:
+            cached_out_of_fold(train_data, quiet=run.quiet)
+        barrier(run.env)  # the other processes read the cache the main one wrote
+        cleaned = retag(train_data, cfg.data.retag, quiet=True)
+        run.say(f"data.retag {cfg.data.retag:g}: {changes(train_data, cleaned)}")
+        set_rng_state(state)
+        train_data = cleaned
     return train_data
 
 

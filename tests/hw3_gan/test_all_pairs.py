@@ -93,6 +93,19 @@ def test_all_pairs_cli_writes_one_row_per_pair(tiny, tmp_path, capsys, monkeypat
     assert all(0 <= float(r["joint_accuracy"]) <= 1 and float(r["frechet_floor"]) > 0 for r in rows)
 
 
+def test_all_pairs_come_from_the_data_not_the_runs_own_tag_counts(tiny, tmp_path, monkeypatch):
+    root, folder, _, _ = tiny
+    monkeypatch.setenv("MLDS_CACHE", str(root / "cache"))
+    state = load_checkpoint(root / "run" / "best.pt")
+    state["extra"]["pair_counts"] = np.ones_like(state["extra"]["pair_counts"]).tolist()  # a run on other tags
+    torch.save(state, tmp_path / "retagged.pt")
+    args = _args(root, folder, "--csv", str(tmp_path / "p.csv"), "--min-count", "20")
+    args[args.index("--checkpoint") + 1] = str(tmp_path / "retagged.pt")
+    assert evaluate.main(args) == 0
+    rows = list(csv.DictReader((tmp_path / "p.csv").open()))
+    assert {(r["hair"], r["eye"]) for r in rows} == _hand_count(folder, 20)
+
+
 @pytest.mark.parametrize(
     "extra, needle",
     [
