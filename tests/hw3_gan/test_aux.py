@@ -86,6 +86,16 @@ def test_the_decay_config_is_cpu60_adc_with_only_the_measured_switches():
     assert {k: v for k, v in decay.items() if k != "train"} == {k: v for k, v in adc.items() if k != "train"}
 
 
+def test_the_retag_config_is_the_decay_config_on_cleaned_tags_in_54_minutes():
+    names = ("cpu60_adc_decay.yaml", "cpu60_adc_retag.yaml")
+    decay, cleaned = (dataclasses.asdict(load_config(Config, CONFIGS / n, [])) for n in names)
+    assert cleaned["data"] == {**decay["data"], "retag": 0.5}
+    assert cleaned["train"] == {**decay["train"], "max_minutes": 54}
+    assert {k: v for k, v in cleaned.items() if k not in ("data", "train")} == {
+        k: v for k, v in decay.items() if k not in ("data", "train")
+    }
+
+
 def test_the_gpu_config_trains_as_cpu60_adc_at_its_own_widths_and_length():
     adc, gpu = (dataclasses.asdict(load_config(Config, CONFIGS / n, [])) for n in ("cpu60_adc.yaml", "default.yaml"))
     assert gpu["model"] == {**adc["model"], "ngf": 64, "ndf": 64}
