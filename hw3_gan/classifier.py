@@ -183,10 +183,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=64, help="batch size")
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (one-cycle)")
     p.add_argument("--check", type=int, default=3000, help="real images (not held out) to measure accuracy on")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    add_run_args(p, "random seed")
+    return run_cli(_main, p, argv)
+
+
+def add_run_args(p: argparse.ArgumentParser, seed_help: str) -> None:
+    """--seed, --threads and --quiet, for the commands that train classifiers."""
+    p.add_argument("--seed", type=int, default=0, help=seed_help)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: free cores)")
     p.add_argument("--quiet", action="store_true", help="no progress or status lines")
-    return run_cli(_main, p, argv)
 
 
 if __name__ == "__main__":

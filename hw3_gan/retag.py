@@ -31,7 +31,7 @@ from common.files import atomic_write
 from common.metrics import say
 from common.runs import cache_dir
 from hw3_gan import HOMEWORK
-from hw3_gan.classifier import read_images, train_classifier
+from hw3_gan.classifier import add_run_args, read_images, train_classifier
 from hw3_gan.data import FaceData, holdout_mask, load_faces
 from hw3_gan.tags import EYE_COLOURS, HAIR_COLOURS
 
@@ -106,13 +106,14 @@ def changes(before: FaceData, after: FaceData, top: int = 5) -> str:
 
 
 def _main(args: argparse.Namespace) -> int:
+    bad = [p for p in args.confidence if not 0 < p < 1]
+    if bad:
+        raise UserError(f"--confidence must be between 0 and 1, got {bad[0]:g}")
     set_threads(args.threads)
     data = load_faces(args.data or None)
     train = data.subset(~holdout_mask(data.ids, args.holdout_percent))
     say(f"{data.summary()}; {len(train)} GAN training images")
     for p in args.confidence:
-        if not 0 < p < 1:
-            raise UserError(f"--confidence must be between 0 and 1, got {p}")
         print(f"confidence {p:g}: {changes(train, retag(train, p, args.seed, args.quiet))}")
     return 0
 
@@ -121,10 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m hw3_gan.retag", description=__doc__.split("\n")[0])
     p.add_argument("--data", default="", help="data folder or .zip (default: $MLDS_DATA/hw3/extra_data.zip)")
     p.add_argument("--holdout-percent", type=float, default=20.0, help="the GAN's data.holdout_percent")
-    p.add_argument("--confidence", type=float, nargs="+", default=[0.9], help="the data.retag values to report")
-    p.add_argument("--seed", type=int, default=0, help="the classifiers' seed (training uses 0)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: free cores)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--confidence", type=float, nargs="+", default=[0.5], help="the data.retag values to report")
+    add_run_args(p, "the classifiers' seed (training uses 0)")
     return run_cli(_main, p, argv)
 
 
