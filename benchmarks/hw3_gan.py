@@ -136,6 +136,7 @@ def main() -> int:
     p.add_argument("--docs", default="docs/hw3_gan", help="where to copy the sample grids")
     p.add_argument("--candidates", type=int, default=1, help="each image the best of this many draws (generate)")
     p.add_argument("--spread", type=int, default=1, metavar="K", help="keep each line's images apart (generate)")
+    p.add_argument("--accept", type=float, default=0.0, metavar="P", help="keep them apart among draws this likely (generate)")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -147,6 +148,7 @@ def main() -> int:
         "load_avg_1min_at_start": os.getloadavg()[0],
         "candidates": args.candidates,
         "spread": args.spread,
+        "accept": args.accept,
     }
     print(
         f"threads {res['threads']}, 1-minute load average {res['load_avg_1min_at_start']:.2f}, torch "
@@ -242,6 +244,8 @@ def main() -> int:
             str(args.candidates),
             "--spread",
             str(args.spread),
+            "--accept",
+            str(args.accept),
         ],
         check=True,
         cwd=REPO,
@@ -257,7 +261,9 @@ def main() -> int:
     print("== testing_tags.txt (25 lines, 125 images)\n" + format_report(res["testing_tags"]), flush=True)
     wide = out / "bench_tags.txt"
     bench_lines(real.pair_counts(), 200, np.random.default_rng(0), wide)
-    sampler = generate.TagSampler(state, torch.device("cpu"), candidates=args.candidates, spread=args.spread)
+    sampler = generate.TagSampler(
+        state, torch.device("cpu"), candidates=args.candidates, spread=args.spread, accept=args.accept
+    )
     wide_reqs = read_testing_text(wide)
     generate.generate(sampler, wide_reqs, out / "samples_wide", seed=1)
     res["wide"] = evaluate(read_samples(out / "samples_wide", wide_reqs), wide_reqs, net, real, cascade)

@@ -231,8 +231,8 @@ def _check_args(args: argparse.Namespace) -> None:
     else:
         if not (args.samples_dir and args.testing_text):
             raise UserError("give a samples folder and its testing file, or --all-pairs")
-        given = (args.checkpoint, args.csv, args.candidates != 1, args.spread != 1)
-        for flag, value in zip(("--checkpoint", "--csv", "--candidates", "--spread"), given):
+        given = (args.checkpoint, args.csv, args.candidates != 1, args.spread != 1, args.accept)
+        for flag, value in zip(("--checkpoint", "--csv", "--candidates", "--spread", "--accept"), given):
             if value:
                 raise UserError(f"{flag} goes with --all-pairs")
 
@@ -244,7 +244,8 @@ def _all_pairs(args: argparse.Namespace) -> int:
 
     ckpt = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(HOMEWORK)
     check_outputs([args.csv, args.json], [ckpt, args.classifier or default_path(), args.cascade, args.data])
-    sampler = TagSampler(load_checkpoint(ckpt, HOMEWORK), torch.device("cpu"), str(ckpt), args.candidates, args.spread)
+    state = load_checkpoint(ckpt, HOMEWORK)
+    sampler = TagSampler(state, torch.device("cpu"), str(ckpt), args.candidates, args.spread, args.accept)
     net, real, cascade, classifier = _references(args)
     pairs = all_pairs.frequent_pairs(real.pair_counts(), args.min_count)  # the data's tags, not the run's
     if not pairs:
@@ -298,6 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     g.add_argument("--csv", help="write the per-pair table to this CSV file")
     g.add_argument("--candidates", type=int, default=1, help="each image the best of this many draws (see generate)")
     g.add_argument("--spread", type=int, default=1, metavar="K", help="keep a pair's images apart (see generate)")
+    g.add_argument("--accept", type=float, default=0.0, metavar="P", help="keep them apart among draws this likely (see generate)")
     return run_cli(_main, p, argv)
 
 

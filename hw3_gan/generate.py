@@ -4,6 +4,8 @@
 their colours (runs with ``model.aux_classifier``): more images in the asked colours, less variety.
 ``--spread K`` with it keeps each line's five images apart instead: each image after the first is the
 draw farthest from the line's earlier images among its K most probable draws (K = 1: the best of N).
+``--accept P`` keeps them apart among every draw whose colours the discriminator names with probability
+at least P instead (the most probable draw when none is).
 ``--colour-grid PNG`` (every hair x eye colour, one noise) and ``--interpolate PNG`` (between two
 seeds at fixed tags) draw pictures instead.
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,7 +52,9 @@ class TagSampler:
 
     With ``spread`` k > 1, the images of one call (one testing line) are kept apart instead: each image
     after the first is, among its k most probable draws, the one farthest from the images already
-    chosen in the discriminator's features (see :func:`spread_pick`; k = 1 is the best of n).
+    chosen in the discriminator's features (see :func:`spread_pick`; k = 1 is the best of n). With
+    ``accept`` p > 0, the draws it chooses among are those named as the asked colours with probability
+    at least p instead of the k most probable.
     """
 
     def __init__(
@@ -59,11 +64,14 @@ class TagSampler:
         source: str = "checkpoint",
         candidates: int = 1,
         spread: int = 1,
+        accept: float = 0.0,
     ):
         if candidates < 1:
             raise UserError(f"--candidates must be at least 1, got {candidates}")
         if not 1 <= spread <= candidates:
             raise UserError(f"--spread must be between 1 and --candidates ({candidates}), got {spread}")
+        if accept and not (0 < accept < 1 and candidates > 1 and spread == 1):
+            raise UserError(f"--accept must be in (0, 1), with --candidates above 1 and no --spread, got {accept}")
         extra = state.get("extra", {})
         try:
             cfg = config_from_dict(Config, state["config"])
@@ -82,7 +90,7 @@ class TagSampler:
         self.gen.to(device).eval()
         if self.disc is not None:
             self.disc.to(device).eval()
-        self.candidates, self.spread = candidates, spread
+        self.candidates, self.spread, self.accept = candidates, spread, accept
         self.adc = cfg.model.aux_twin and cfg.train.twin_loss == "adc"
         self.device = device
         self.counts = np.asarray(
@@ -119,7 +127,7 @@ class TagSampler:
         x = self.gen(z.flatten(0, 1).to(self.device), hair_t, eye_t)
         log_p, feats = self.judge(x, hair_t, eye_t)
         log_p, feats = log_p.view(len(hair), n), feats.view(len(hair), n, -1)
-        pick = spread_pick(log_p, feats, self.spread)
+        pick = spread_pick(log_p, feats, self.spread, self.accept)
         return self._to_images(x.view(len(hair), n, *x.shape[1:])[torch.arange(len(hair)), pick])
 
     @torch.no_grad()
@@ -148,20 +156,27 @@ class TagSampler:
         return to_uint8(x)
 
 
-def spread_pick(log_p: torch.Tensor, feats: torch.Tensor, keep: int) -> torch.Tensor:
+def spread_pick(log_p: torch.Tensor, feats: torch.Tensor, keep: int, accept: float = 0.0) -> torch.Tensor:
     """One draw per image of a line: (images, draws) log-probabilities and (images, draws, dim) features
     → (images,) draw indices.
 
     The first image takes its most probable draw. Each later image takes, among its ``keep`` most
     probable draws, the one whose nearest already chosen image is farthest (greedy farthest-point
-    selection). ``keep`` = 1 is the best of the draws for every image.
+    selection). ``keep`` = 1 is the best of the draws for every image. With ``accept`` p > 0, an image
+    chooses among its draws of probability at least p instead (its most probable one when none is).
     """
-    top = log_p.topk(keep, dim=1).indices  # most probable first
-    chosen = [int(top[0, 0])]
+    order = log_p.argsort(dim=1, descending=True)  # most probable first
+    if accept > 0:
+        eligible = log_p.gather(1, order) >= math.log(accept)
+        eligible[:, 0] = True
+    else:
+        eligible = torch.arange(log_p.shape[1]).expand_as(order) < keep
+    chosen = [int(order[0, 0])]
     for i in range(1, log_p.shape[0]):
+        draws = order[i, eligible[i]]
         taken = feats[torch.arange(i), torch.tensor(chosen)]
-        nearest = torch.cdist(feats[i, top[i]], taken).min(1).values
-        chosen.append(int(top[i, nearest.argmax()]))
+        nearest = torch.cdist(feats[i, draws], taken).min(1).values
+        chosen.append(int(draws[nearest.argmax()]))
     return torch.tensor(chosen)
 
 
@@ -226,8 +241,10 @@ def output_names(requests: list[TagRequest]) -> list[str]:
 
 
 def _pictures(args: argparse.Namespace, device: torch.device) -> int:
-    if args.candidates != 1 or args.spread != 1:
-        raise UserError("--candidates and --spread pick among draws for a testing file; the pictures use fixed noise")
+    if args.candidates != 1 or args.spread != 1 or args.accept:
+        raise UserError(
+            "--candidates, --spread and --accept pick among draws for a testing file; the pictures use fixed noise"
+        )
     if args.steps < 2:
         raise UserError(f"--steps must be at least 2, got {args.steps}")
     hair, eye = parse_tags(args.tags, "--tags")
@@ -260,7 +277,7 @@ def _main(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out}: is a file, expected a folder")
     ckpt = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(HOMEWORK)
     check_outputs([out / name for name in output_names(requests)], [args.testing_text, ckpt])
-    sampler = TagSampler(load_checkpoint(ckpt, HOMEWORK), device, str(ckpt), args.candidates, args.spread)
+    sampler = TagSampler(load_checkpoint(ckpt, HOMEWORK), device, str(ckpt), args.candidates, args.spread, args.accept)
     say(f"checkpoint: {ckpt}")
     out = generate(sampler, requests, Path(args.out), args.seed, args.quality)
     say(f"wrote {PER_LINE * len(requests)} images for {len(requests)} lines to {out}/ (and {out / 'grid.png'})")
@@ -289,6 +306,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=1,
         metavar="K",
         help="with --candidates: keep a line's images apart, each the farthest of its K most probable draws",
+    )
+    p.add_argument(
+        "--accept",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="with --candidates: keep a line's images apart among the draws named as its colours with probability >= P",
     )
     g = p.add_argument_group("pictures (instead of a testing file)")
     g.add_argument("--colour-grid", metavar="PNG", help="write every hair x eye colour, one face each (noise: --seed)")

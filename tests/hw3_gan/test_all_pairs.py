@@ -115,6 +115,7 @@ def test_all_pairs_come_from_the_data_not_the_runs_own_tag_counts(tiny, tmp_path
         (["--min-count", "1000"], "no hair/eye pair has 1000 training images"),
         (["--candidates", "2"], "--candidates 2 needs a run with model.aux_classifier"),
         (["--spread", "2"], "--spread must be between 1 and --candidates (1), got 2"),
+        (["--accept", "0.5"], "--accept must be in (0, 1), with --candidates above 1 and no --spread, got 0.5"),
     ],
 )
 def test_all_pairs_bad_flags_are_one_line(tiny, tmp_path, capsys, monkeypatch, extra, needle):
@@ -126,8 +127,9 @@ def test_all_pairs_bad_flags_are_one_line(tiny, tmp_path, capsys, monkeypatch, e
     assert not (tmp_path / "p.csv").exists()
     assert evaluate.main(["--csv", str(tmp_path / "p.csv"), "s", "t.txt"]) == 2
     assert "--csv goes with --all-pairs" in capsys.readouterr().err
-    assert evaluate.main(["--spread", "2", "s", "t.txt"]) == 2
-    assert "--spread goes with --all-pairs" in capsys.readouterr().err
+    for flag, value in (("--spread", "2"), ("--accept", "0.5")):
+        assert evaluate.main([flag, value, "s", "t.txt"]) == 2
+        assert f"{flag} goes with --all-pairs" in capsys.readouterr().err
 
 
 def test_colour_grid_and_interpolation_strip(tiny, tmp_path, capsys):

@@ -88,9 +88,10 @@ def test_generate_cli_with_candidates(short_run, tmp_path, capsys):
     assert not (tmp_path / "bad").exists()
     grid = tmp_path / "grid.png"
     assert generate.main(["--colour-grid", str(grid), "--checkpoint", str(short_run[0]), "--candidates", "2"]) == 2
-    assert "--candidates and --spread pick among draws for a testing file" in capsys.readouterr().err
-    assert generate.main(["--colour-grid", str(grid), "--checkpoint", str(short_run[0]), "--spread", "2"]) == 2
-    assert "--candidates and --spread pick among draws" in capsys.readouterr().err
+    assert "--candidates, --spread and --accept pick among draws for a testing file" in capsys.readouterr().err
+    for extra in (["--spread", "2"], ["--accept", "0.5"]):
+        assert generate.main(["--colour-grid", str(grid), "--checkpoint", str(short_run[0]), *extra]) == 2
+        assert "--candidates, --spread and --accept pick among draws" in capsys.readouterr().err
     assert not grid.exists()
 
 
@@ -109,6 +110,37 @@ def test_spread_pick_by_hand():
     log_p = torch.tensor([[0.0, -1.0, -2.0]] * 3)
     feats = torch.tensor([[[0.0], [5.0], [9.0]], [[0.0], [5.0], [10.0]], [[1.0], [6.0], [10.0]]])
     assert generate.spread_pick(log_p, feats, 3).tolist() == [0, 2, 1]
+
+
+def test_accept_keeps_apart_among_the_likely_draws_by_hand():
+    log_p = torch.log(torch.tensor([[0.1, 0.6, 0.9], [0.8, 0.2, 0.7], [0.3, 0.4, 0.1]]))
+    feats = torch.tensor(
+        [
+            [[9.0, 9.0], [0.0, 0.0], [5.0, 5.0]],  # the first image: its most probable draw, 2
+            [[5.1, 5.0], [-9.0, -9.0], [0.0, 0.0]],  # at 0.15 all three are likely; 1 is the farthest from (5, 5)
+            [[-1.0, 0.0], [4.0, 4.0], [20.0, -20.0]],  # 0 and 1 are likely; 0 is the farther; 2 is too unlikely
+        ]
+    )
+    assert generate.spread_pick(log_p, feats, 1, accept=0.15).tolist() == [2, 1, 0]
+    assert generate.spread_pick(log_p, feats, 1, accept=0.95).tolist() == [2, 0, 1]  # none likely: the most probable
+    assert generate.spread_pick(log_p, feats, 1, accept=0.05).tolist() == [2, 1, 2]  # every draw: the farthest
+
+
+@pytest.mark.parametrize("candidates, spread, accept", [(4, 1, 1.0), (4, 1, -0.5), (1, 1, 0.5), (4, 2, 0.5)])
+def test_accept_is_a_probability_with_candidates_and_no_spread(short_run, candidates, spread, accept):
+    with pytest.raises(UserError, match=rf"--accept must be in \(0, 1\), .* got {accept}"):
+        TagSampler(short_run[1], CPU, candidates=candidates, spread=spread, accept=accept)
+
+
+def test_generate_cli_with_accept(short_run, tmp_path):
+    tags = tmp_path / "testing_text.txt"
+    tags.write_text("1,blue hair red eyes\n2,green hair green eyes\n")
+    for name, extra in (("best", []), ("accept", ["--accept", "0.01"])):
+        argv = [str(tags), "--out", str(tmp_path / name), "--checkpoint", str(short_run[0]), "--device", "cpu"]
+        assert generate.main([*argv, "--candidates", "4", *extra]) == 0
+    names = generate.output_names(generate.read_testing_text(str(tags)))
+    assert sorted(p.name for p in (tmp_path / "accept").iterdir()) == sorted(names)
+    assert any((tmp_path / "best" / m).read_bytes() != (tmp_path / "accept" / m).read_bytes() for m in names)
 
 
 def test_spread_picks_far_draws_among_the_most_probable(short_run):
