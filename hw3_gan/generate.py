@@ -4,8 +4,8 @@
 their colours (runs with ``model.aux_classifier``): more images in the asked colours, less variety.
 ``--spread K`` with it keeps each line's five images apart instead: each image after the first is the
 draw farthest from the line's earlier images among its K most probable draws (K = 1: the best of N).
-``--accept P`` keeps them apart among every draw whose colours the discriminator names with probability
-at least P instead (the most probable draw when none is).
+``--accept R`` keeps them apart among every draw at least R times as probable as the image's most
+probable draw instead (R = 1: the best of N).
 ``--colour-grid PNG`` (every hair x eye colour, one noise) and ``--interpolate PNG`` (between two
 seeds at fixed tags) draw pictures instead.
 
@@ -53,8 +53,8 @@ class TagSampler:
     With ``spread`` k > 1, the images of one call (one testing line) are kept apart instead: each image
     after the first is, among its k most probable draws, the one farthest from the images already
     chosen in the discriminator's features (see :func:`spread_pick`; k = 1 is the best of n). With
-    ``accept`` p > 0, the draws it chooses among are those named as the asked colours with probability
-    at least p instead of the k most probable.
+    ``accept`` r > 0, it chooses among the draws at least r times as probable as the most probable one
+    instead of the k most probable: few when one draw stands out, many when several are alike.
     """
 
     def __init__(
@@ -70,8 +70,8 @@ class TagSampler:
             raise UserError(f"--candidates must be at least 1, got {candidates}")
         if not 1 <= spread <= candidates:
             raise UserError(f"--spread must be between 1 and --candidates ({candidates}), got {spread}")
-        if accept and not (0 < accept < 1 and candidates > 1 and spread == 1):
-            raise UserError(f"--accept must be in (0, 1), with --candidates above 1 and no --spread, got {accept}")
+        if accept and not (0 < accept <= 1 and candidates > 1 and spread == 1):
+            raise UserError(f"--accept must be in (0, 1], with --candidates above 1 and no --spread, got {accept}")
         extra = state.get("extra", {})
         try:
             cfg = config_from_dict(Config, state["config"])
@@ -162,13 +162,13 @@ def spread_pick(log_p: torch.Tensor, feats: torch.Tensor, keep: int, accept: flo
 
     The first image takes its most probable draw. Each later image takes, among its ``keep`` most
     probable draws, the one whose nearest already chosen image is farthest (greedy farthest-point
-    selection). ``keep`` = 1 is the best of the draws for every image. With ``accept`` p > 0, an image
-    chooses among its draws of probability at least p instead (its most probable one when none is).
+    selection). ``keep`` = 1 is the best of the draws for every image. With ``accept`` r > 0, an image
+    chooses among its draws at least r times as probable as its most probable one instead.
     """
     order = log_p.argsort(dim=1, descending=True)  # most probable first
     if accept > 0:
-        eligible = log_p.gather(1, order) >= math.log(accept)
-        eligible[:, 0] = True
+        ranked = log_p.gather(1, order)
+        eligible = ranked >= ranked[:, :1] + math.log(accept)
     else:
         eligible = torch.arange(log_p.shape[1]).expand_as(order) < keep
     chosen = [int(order[0, 0])]
@@ -311,8 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--accept",
         type=float,
         default=0.0,
-        metavar="P",
-        help="with --candidates: keep a line's images apart among the draws named as its colours with probability >= P",
+        metavar="R",
+        help="with --candidates: keep a line's images apart among the draws at least R times as probable as its best",
     )
     g = p.add_argument_group("pictures (instead of a testing file)")
     g.add_argument("--colour-grid", metavar="PNG", help="write every hair x eye colour, one face each (noise: --seed)")

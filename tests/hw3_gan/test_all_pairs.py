@@ -115,7 +115,7 @@ def test_all_pairs_come_from_the_data_not_the_runs_own_tag_counts(tiny, tmp_path
         (["--min-count", "1000"], "no hair/eye pair has 1000 training images"),
         (["--candidates", "2"], "--candidates 2 needs a run with model.aux_classifier"),
         (["--spread", "2"], "--spread must be between 1 and --candidates (1), got 2"),
-        (["--accept", "0.5"], "--accept must be in (0, 1), with --candidates above 1 and no --spread, got 0.5"),
+        (["--accept", "0.5"], "--accept must be in (0, 1], with --candidates above 1 and no --spread, got 0.5"),
     ],
 )
 def test_all_pairs_bad_flags_are_one_line(tiny, tmp_path, capsys, monkeypatch, extra, needle):

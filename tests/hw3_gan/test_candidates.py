@@ -1,6 +1,7 @@
 """Best-of-n sampling: each image is the noise draw whose colours the run's own discriminator names best."""
 
 import copy
+import math
 
 import numpy as np
 import pytest
@@ -113,22 +114,24 @@ def test_spread_pick_by_hand():
 
 
 def test_accept_keeps_apart_among_the_likely_draws_by_hand():
-    log_p = torch.log(torch.tensor([[0.1, 0.6, 0.9], [0.8, 0.2, 0.7], [0.3, 0.4, 0.1]]))
+    log_p = torch.log(torch.tensor([[0.1, 0.6, 0.9], [0.8, 0.2, 0.7], [0.3, 0.4, 0.05]]))
     feats = torch.tensor(
         [
             [[9.0, 9.0], [0.0, 0.0], [5.0, 5.0]],  # the first image: its most probable draw, 2
-            [[5.1, 5.0], [-9.0, -9.0], [0.0, 0.0]],  # at 0.15 all three are likely; 1 is the farthest from (5, 5)
-            [[-1.0, 0.0], [4.0, 4.0], [20.0, -20.0]],  # 0 and 1 are likely; 0 is the farther; 2 is too unlikely
+            [[5.1, 5.0], [-9.0, -9.0], [0.0, 0.0]],  # at 0.2 all three are likely; 1 is the farthest from (5, 5)
+            [[-1.0, 0.0], [4.0, 4.0], [20.0, -20.0]],  # 0 and 1 are likely; 0 is the farther; 2 is 1/8 of 1
         ]
     )
-    assert generate.spread_pick(log_p, feats, 1, accept=0.15).tolist() == [2, 1, 0]
-    assert generate.spread_pick(log_p, feats, 1, accept=0.95).tolist() == [2, 0, 1]  # none likely: the most probable
-    assert generate.spread_pick(log_p, feats, 1, accept=0.05).tolist() == [2, 1, 2]  # every draw: the farthest
+    assert generate.spread_pick(log_p, feats, 1, accept=0.2).tolist() == [2, 1, 0]
+    assert generate.spread_pick(log_p, feats, 1, accept=1.0).tolist() == [2, 0, 1]  # only the most probable
+    assert generate.spread_pick(log_p, feats, 1, accept=0.1).tolist() == [2, 1, 2]  # every draw: the farthest
+    # Relative to each image's best draw: the same choice when every probability is 100 times smaller.
+    assert generate.spread_pick(log_p - math.log(100), feats, 1, accept=0.2).tolist() == [2, 1, 0]
 
 
-@pytest.mark.parametrize("candidates, spread, accept", [(4, 1, 1.0), (4, 1, -0.5), (1, 1, 0.5), (4, 2, 0.5)])
-def test_accept_is_a_probability_with_candidates_and_no_spread(short_run, candidates, spread, accept):
-    with pytest.raises(UserError, match=rf"--accept must be in \(0, 1\), .* got {accept}"):
+@pytest.mark.parametrize("candidates, spread, accept", [(4, 1, 1.5), (4, 1, -0.5), (1, 1, 0.5), (4, 2, 0.5)])
+def test_accept_is_a_ratio_with_candidates_and_no_spread(short_run, candidates, spread, accept):
+    with pytest.raises(UserError, match=rf"--accept must be in \(0, 1\], .* got {accept}"):
         TagSampler(short_run[1], CPU, candidates=candidates, spread=spread, accept=accept)
 
 
