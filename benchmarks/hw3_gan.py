@@ -137,7 +137,11 @@ def main() -> int:
     p.add_argument("--candidates", type=int, default=1, help="each image the best of this many draws (generate)")
     p.add_argument("--spread", type=int, default=1, metavar="K", help="keep each line's images apart (generate)")
     p.add_argument(
-        "--accept", type=float, default=0.0, metavar="R", help="keep them apart among draws this likely (generate)"
+        "--accept",
+        type=float,
+        default=0.0,
+        metavar="R",
+        help="keep images apart among draws >= R x the best (generate)",
     )
     args = p.parse_args()
     out = Path(args.out)

@@ -300,7 +300,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     g.add_argument("--candidates", type=int, default=1, help="each image the best of this many draws (see generate)")
     g.add_argument("--spread", type=int, default=1, metavar="K", help="keep a pair's images apart (see generate)")
     g.add_argument(
-        "--accept", type=float, default=0.0, metavar="R", help="keep them apart among draws this likely (see generate)"
+        "--accept",
+        type=float,
+        default=0.0,
+        metavar="R",
+        help="keep images apart among draws >= R x the best (see generate)",
     )
     return run_cli(_main, p, argv)
 

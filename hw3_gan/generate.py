@@ -165,9 +165,8 @@ def spread_pick(log_p: torch.Tensor, feats: torch.Tensor, keep: int, accept: flo
     selection). ``keep`` = 1 is the best of the draws for every image. With ``accept`` r > 0, an image
     chooses among its draws at least r times as probable as its most probable one instead.
     """
-    order = log_p.argsort(dim=1, descending=True)  # most probable first
+    ranked, order = log_p.sort(dim=1, descending=True, stable=True)  # most probable first
     if accept > 0:
-        ranked = log_p.gather(1, order)
         eligible = ranked >= ranked[:, :1] + math.log(accept)
     else:
         eligible = torch.arange(log_p.shape[1]).expand_as(order) < keep
