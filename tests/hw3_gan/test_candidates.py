@@ -74,15 +74,16 @@ def test_candidates_need_the_classifier_head_and_a_positive_count(short_run):
 def test_generate_cli_with_candidates(short_run, tmp_path, capsys):
     tags = tmp_path / "testing_text.txt"
     tags.write_text("1,blue hair red eyes\n2,green hair green eyes\n")
-    for n, extra in ((1, []), (4, []), (4, ["--spread", "3"])):
-        out = tmp_path / (f"c{n}" + ("_spread" if extra else ""))
+    for n, extra in ((1, []), (4, []), (4, ["--spread", "3"]), (4, ["--accept", "0.01"])):
+        out = tmp_path / (f"c{n}" + (f"_{extra[0][2:]}" if extra else ""))
         argv = [str(tags), "--out", str(out), "--checkpoint", str(short_run[0]), "--device", "cpu"]
         assert generate.main([*argv, "--candidates", str(n), *extra]) == 0
     names = sorted(p.name for p in (tmp_path / "c4").iterdir())
     assert names == sorted(generate.output_names(generate.read_testing_text(str(tags))))
     assert any((tmp_path / "c1" / m).read_bytes() != (tmp_path / "c4" / m).read_bytes() for m in names)
-    assert sorted(p.name for p in (tmp_path / "c4_spread").iterdir()) == names
-    assert any((tmp_path / "c4" / m).read_bytes() != (tmp_path / "c4_spread" / m).read_bytes() for m in names)
+    for kept_apart in ("c4_spread", "c4_accept"):
+        assert sorted(p.name for p in (tmp_path / kept_apart).iterdir()) == names
+        assert any((tmp_path / "c4" / m).read_bytes() != (tmp_path / kept_apart / m).read_bytes() for m in names)
     argv = [str(tags), "--out", str(tmp_path / "bad"), "--checkpoint", str(short_run[0]), "--candidates", "0"]
     assert generate.main(argv) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].endswith("--candidates must be at least 1, got 0")
@@ -133,17 +134,6 @@ def test_accept_keeps_apart_among_the_likely_draws_by_hand():
 def test_accept_is_a_ratio_with_candidates_and_no_spread(short_run, candidates, spread, accept):
     with pytest.raises(UserError, match=rf"--accept must be in \(0, 1\], .* got {accept}"):
         TagSampler(short_run[1], CPU, candidates=candidates, spread=spread, accept=accept)
-
-
-def test_generate_cli_with_accept(short_run, tmp_path):
-    tags = tmp_path / "testing_text.txt"
-    tags.write_text("1,blue hair red eyes\n2,green hair green eyes\n")
-    for name, extra in (("best", []), ("accept", ["--accept", "0.01"])):
-        argv = [str(tags), "--out", str(tmp_path / name), "--checkpoint", str(short_run[0]), "--device", "cpu"]
-        assert generate.main([*argv, "--candidates", "4", *extra]) == 0
-    names = generate.output_names(generate.read_testing_text(str(tags)))
-    assert sorted(p.name for p in (tmp_path / "accept").iterdir()) == sorted(names)
-    assert any((tmp_path / "best" / m).read_bytes() != (tmp_path / "accept" / m).read_bytes() for m in names)
 
 
 def test_spread_picks_far_draws_among_the_most_probable(short_run):
