@@ -297,7 +297,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     g.add_argument("--per-pair", type=int, default=5, help="images generated (and real images per set) per pair")
     g.add_argument("--sample-seed", type=int, default=0, help="noise seed of the generated images")
     g.add_argument("--csv", help="write the per-pair table to this CSV file")
-    g.add_argument("--candidates", type=int, default=1, help="each image the best of this many draws (see generate)")
+    g.add_argument(
+        "--candidates",
+        type=int,
+        default=1,
+        help="each image the best of this many draws (default 1: plain draws, where generate "
+        "draws a classifier run as --candidates 8 --accept 0.5)",
+    )
     g.add_argument("--spread", type=int, default=1, metavar="K", help="keep a pair's images apart (see generate)")
     g.add_argument(
         "--accept",

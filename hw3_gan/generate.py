@@ -5,7 +5,9 @@ their colours (runs with ``model.aux_classifier``): more images in the asked col
 ``--spread K`` with it keeps each line's five images apart instead: each image after the first is the
 draw farthest from the line's earlier images among its K most probable draws (K = 1: the best of N).
 ``--accept R`` keeps them apart among every draw at least R times as probable as the image's most
-probable draw instead (R = 1: the best of N).
+probable draw instead (R = 1: the best of N). Without these options, a run with a tag classifier draws
+as ``--candidates 8 --accept 0.5`` (the drawing docs/RESULTS.md chose for ``cpu60_adc_retag.yaml``) and
+any other run plainly; ``--candidates 1`` draws plainly.
 ``--colour-grid PNG`` (every hair x eye colour, one noise) and ``--interpolate PNG`` (between two
 seeds at fixed tags) draw pictures instead.
 
@@ -234,13 +236,27 @@ def interpolation(sampler: TagSampler, hair: int, eye: int, seeds: Sequence[int]
     save_grid(images, steps, path, labels=[f"{describe(hair, eye)}, seed {seeds[0]} to {seeds[1]}"])
 
 
+DEFAULT_DRAWING = (8, 0.5)  # --candidates, --accept: chosen on held-apart noise seeds (docs/RESULTS.md)
+
+
+def drawing(state: dict, candidates: int | None, spread: int, accept: float | None) -> tuple[int, float]:
+    """--candidates and --accept as given, or the default drawing where they are not: among
+    :data:`DEFAULT_DRAWING` for a run with a tag classifier (and no --spread), else plain."""
+    if candidates is None:
+        classifier = bool(state.get("config", {}).get("model", {}).get("aux_classifier"))
+        candidates = DEFAULT_DRAWING[0] if classifier and spread == 1 else 1
+        if accept is None and candidates > 1:
+            accept = DEFAULT_DRAWING[1]
+    return candidates, accept or 0.0
+
+
 def output_names(requests: list[TagRequest]) -> list[str]:
     """The files :func:`generate` writes for ``requests``."""
     return [f"sample_{req.id}_{k}.jpg" for req in requests for k in range(1, PER_LINE + 1)] + ["grid.png"]
 
 
 def _pictures(args: argparse.Namespace, device: torch.device) -> int:
-    if args.candidates != 1 or args.spread != 1 or args.accept:
+    if args.candidates not in (None, 1) or args.spread != 1 or args.accept:
         raise UserError(
             "--candidates, --spread and --accept pick among draws for a testing file; the pictures use fixed noise"
         )
@@ -276,8 +292,13 @@ def _main(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out}: is a file, expected a folder")
     ckpt = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(HOMEWORK)
     check_outputs([out / name for name in output_names(requests)], [args.testing_text, ckpt])
-    sampler = TagSampler(load_checkpoint(ckpt, HOMEWORK), device, str(ckpt), args.candidates, args.spread, args.accept)
-    say(f"checkpoint: {ckpt}")
+    state = load_checkpoint(ckpt, HOMEWORK)
+    candidates, accept = drawing(state, args.candidates, args.spread, args.accept)
+    sampler = TagSampler(state, device, str(ckpt), candidates, args.spread, accept)
+    say(
+        f"checkpoint: {ckpt}; each image chosen among {candidates} draw(s)"
+        + (f", --accept {accept:g}" if accept else "")
+    )
     out = generate(sampler, requests, Path(args.out), args.seed, args.quality)
     say(f"wrote {PER_LINE * len(requests)} images for {len(requests)} lines to {out}/ (and {out / 'grid.png'})")
     return 0
@@ -296,8 +317,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--candidates",
         type=int,
-        default=1,
-        help="each image the best of this many noise draws, as the run's discriminator names their colours",
+        help="each image the best of this many noise draws, as the run's discriminator names their colours "
+        "(default: 8 with --accept 0.5 for runs with a tag classifier, else 1)",
     )
     p.add_argument(
         "--spread",
@@ -309,7 +330,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--accept",
         type=float,
-        default=0.0,
         metavar="R",
         help="with --candidates: keep a line's images apart among the draws at least R times as probable as its best",
     )

@@ -89,7 +89,7 @@ def test_the_decay_config_is_cpu60_adc_with_only_the_measured_switches():
 def test_the_retag_config_is_the_decay_config_on_cleaned_tags_in_54_minutes():
     names = ("cpu60_adc_decay.yaml", "cpu60_adc_retag.yaml")
     decay, cleaned = (dataclasses.asdict(load_config(Config, CONFIGS / n, [])) for n in names)
-    assert cleaned["data"] == {**decay["data"], "retag": 0.5}
+    assert cleaned["data"] == {**decay["data"], "retag": 0.3}
     assert cleaned["train"] == {**decay["train"], "max_minutes": 54}
     assert {k: v for k, v in cleaned.items() if k not in ("data", "train")} == {
         k: v for k, v in decay.items() if k not in ("data", "train")

@@ -97,6 +97,28 @@ def test_generate_cli_with_candidates(short_run, tmp_path, capsys):
     assert not grid.exists()
 
 
+def test_default_drawing_is_among_8_for_a_classifier_run_and_plain_otherwise(short_run, tmp_path):
+    plain = copy.deepcopy(short_run[1])
+    plain["config"]["model"].update(aux_classifier=False, aux_twin=False)
+    assert generate.drawing(short_run[1], None, 1, None) == (8, 0.5)
+    assert generate.drawing(short_run[1], None, 1, 0.3) == (8, 0.3)
+    assert generate.drawing(short_run[1], None, 2, None) == (1, 0.0)  # --spread alone: TagSampler refuses it
+    assert generate.drawing(short_run[1], 4, 1, None) == (4, 0.0)
+    assert generate.drawing(plain, None, 1, None) == (1, 0.0)
+    tags = tmp_path / "testing_text.txt"
+    tags.write_text("1,blue hair red eyes\n2,green hair green eyes\n")
+    for name, extra in (
+        ("default", []),
+        ("chosen", ["--candidates", "8", "--accept", "0.5"]),
+        ("plain", ["--candidates", "1"]),
+    ):
+        argv = [str(tags), "--out", str(tmp_path / name), "--checkpoint", str(short_run[0]), "--device", "cpu"]
+        assert generate.main([*argv, *extra]) == 0
+    names = generate.output_names(generate.read_testing_text(str(tags)))
+    read = {d: [(tmp_path / d / m).read_bytes() for m in names] for d in ("default", "chosen", "plain")}
+    assert read["default"] == read["chosen"] != read["plain"]
+
+
 def test_spread_pick_by_hand():
     log_p = torch.log(torch.tensor([[0.1, 0.6, 0.9], [0.8, 0.2, 0.7], [0.3, 0.4, 0.1]]))
     feats = torch.tensor(
