@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
+from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -36,17 +39,48 @@ def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractC
     return contextlib.nullcontext()
 
 
-def free_cores() -> int:
-    """Cores this process may use that are not already busy (affinity minus 1-minute load)."""
+def cpu_times(path: str = "/proc/stat") -> dict[int, tuple[int, int]]:
+    """Each CPU's (busy, total) clock ticks since boot, from Linux's /proc/stat; {} where it is absent."""
     try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
-    try:
-        busy = int(os.getloadavg()[0] + 0.5)
+        lines = Path(path).read_text().splitlines()
     except OSError:
-        busy = 0
-    return max(1, cores - busy)
+        return {}
+    times = {}
+    for line in lines:
+        name, *fields = line.split()
+        if name.startswith("cpu") and name[3:].isdigit():
+            ticks = [int(f) for f in fields[:8]]  # user nice system idle iowait irq softirq steal
+            times[int(name[3:])] = (sum(ticks) - ticks[3] - ticks[4], sum(ticks))
+    return times
+
+
+def busy_cores(cpus: set[int], interval: float = 0.1, read: Callable[[], dict] = cpu_times) -> float | None:
+    """How many of ``cpus`` other processes keep busy, measured over ``interval`` seconds; None where
+    the ticks cannot be read. Unlike the load average, it does not count a job that has just ended."""
+    before = read()
+    time.sleep(interval)
+    after = read()
+    if not cpus or not cpus <= before.keys() & after.keys():
+        return None
+    busy = sum(after[c][0] - before[c][0] for c in cpus)
+    total = sum(after[c][1] - before[c][1] for c in cpus)
+    return len(cpus) * busy / total if total > 0 else None
+
+
+def free_cores() -> int:
+    """Cores this process may use that are not already busy: its affinity minus the cores other
+    processes keep busy now (Linux), or minus the 1-minute load average elsewhere."""
+    try:
+        cpus = os.sched_getaffinity(0)
+    except AttributeError:
+        cpus = set(range(os.cpu_count() or 1))
+    busy = busy_cores(cpus)
+    if busy is None:
+        try:
+            busy = os.getloadavg()[0]
+        except OSError:
+            busy = 0.0
+    return max(1, len(cpus) - int(busy + 0.5))
 
 
 def set_threads(threads: int = 0) -> int:

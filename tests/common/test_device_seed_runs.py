@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from common.device import autocast, select_device, set_threads
+from common import device
+from common.device import autocast, busy_cores, cpu_times, free_cores, select_device, set_threads
 from common.errors import UserError
 from common.metrics import MetricsLog, read_metrics
 from common.plot import main as plot_main
@@ -46,6 +47,31 @@ def test_auto_threads_share_the_free_cores_among_torchrun_processes(monkeypatch)
     monkeypatch.delenv("LOCAL_WORLD_SIZE")
     assert set_threads(0) == 5
     torch.set_num_threads(before)
+
+
+def test_cpu_times_reads_each_cpus_busy_and_total_ticks(tmp_path):
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  9 9 9 9 9 9 9 9 0 0\ncpu0 10 0 5 100 3 0 1 2 0 0\ncpu1 0 0 0 7 0 0 0 0 0 0\nintr 5\n")
+    # cpu0: 121 ticks, of which idle 100 and iowait 3 are not busy; the all-CPU line is skipped
+    assert cpu_times(str(stat)) == {0: (18, 121), 1: (0, 7)}
+    assert cpu_times(str(tmp_path / "none")) == {}
+
+
+def test_busy_cores_is_the_share_of_ticks_spent_busy_over_the_interval():
+    snaps = iter([{0: (100, 1000), 1: (500, 1000)}, {0: (130, 1100), 1: (550, 1100)}])
+    assert busy_cores({0, 1}, 0, lambda: next(snaps)) == pytest.approx(2 * 80 / 200)
+    assert busy_cores({0, 5}, 0, lambda: {0: (0, 0), 1: (0, 0)}) is None  # a CPU the file does not list
+
+
+def test_free_cores_ignores_the_load_average_when_the_cpus_can_be_read(monkeypatch):
+    monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(device.os, "getloadavg", lambda: (3.8, 3.0, 2.0))  # a job that has just ended
+    monkeypatch.setattr(device, "busy_cores", lambda cpus: 0.4)
+    assert free_cores() == 4
+    monkeypatch.setattr(device, "busy_cores", lambda cpus: 1.6)
+    assert free_cores() == 2
+    monkeypatch.setattr(device, "busy_cores", lambda cpus: None)  # no /proc/stat: the load average
+    assert free_cores() == 1
 
 
 def test_seed_repeats():
