@@ -1,9 +1,11 @@
-"""Two ways of choosing among noise draws that docs/RESULTS.md tried beside ``--accept`` and did not
+"""Ways of choosing among noise draws that docs/RESULTS.md tried beside ``--accept`` and did not
 adopt, scored by ``python -m hw3_gan.evaluate`` with every other flag as given after ``--``:
 
     python benchmarks/hw3_draw_variants.py --realness W -- --all-pairs --candidates 8 --accept 0.5 \
         --sample-seed S --checkpoint RUN/best.pt --classifier CLASSIFIER.pt --threads 1
     python benchmarks/hw3_draw_variants.py --threshold P [--first] -- --all-pairs --candidates 8 ...
+    python benchmarks/hw3_draw_variants.py --train-colour-nets DIR
+    python benchmarks/hw3_draw_variants.py --colour-nets DIR [--plus-discriminator W] -- --all-pairs ...
 
 ``--realness W`` ranks a draw by log p(asked colours) + W log sigmoid(s), where s is the run's
 discriminator score under the asked tags: discriminator rejection sampling (Azadi et al. 2019) on top
@@ -11,6 +13,11 @@ of the colours; the ``--accept`` rule then reads these ranks. ``--threshold P`` 
 ``--accept`` rule by an absolute one: the draws with p(asked colours) >= P are eligible (the most
 probable one when none is); each image after a line's first is the eligible draw farthest from the
 line's earlier images, or with ``--first`` the first eligible draw in noise order.
+``--colour-nets DIR`` draws a checkpoint made before runs kept their tag classifiers as one that
+keeps them would be drawn (``generate --picker classifiers``, or ``both`` with
+``--plus-discriminator W``, W times the discriminator's log-probability added; ``generate`` adds
+0.5), with the two classifiers ``--train-colour-nets DIR`` trains into DIR/half0.pt and
+DIR/half1.pt: ``data.retag``'s, on halves of $MLDS_DATA's GAN training split.
 """
 
 from __future__ import annotations
@@ -26,8 +33,12 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from common.device import set_threads  # noqa: E402
 from hw3_gan import evaluate, generate  # noqa: E402
+from hw3_gan.classifier import AttributeNet, load_classifier, save_classifier  # noqa: E402
+from hw3_gan.data import holdout_mask, load_faces  # noqa: E402
 from hw3_gan.model import adc_logits  # noqa: E402
+from hw3_gan.retag import half_classifiers  # noqa: E402
 
 
 def realness_judge(weight: float) -> Callable:
@@ -43,6 +54,31 @@ def realness_judge(weight: float) -> Callable:
         return asked[0] + asked[1] + realness, torch.nn.functional.normalize(phi, dim=1)
 
     return judge
+
+
+def colour_nets_judge(nets: list[AttributeNet], plus_discriminator: float | None, base: Callable) -> Callable:
+    """A ``TagSampler.judge`` for a checkpoint that does not carry the tag classifiers: ``base`` (the
+    sampler's own judge) with ``nets`` and ``--picker classifiers``, or ``both`` with the discriminator's
+    log-probability at weight ``plus_discriminator``."""
+
+    def judge(self, x: torch.Tensor, hair: torch.Tensor, eye: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self.colour, self.picker = nets, "classifiers" if plus_discriminator is None else "both"
+        self.disc_weight = plus_discriminator
+        return base(self, x, hair, eye)
+
+    return judge
+
+
+def train_colour_nets(folder: Path, threads: int) -> None:
+    """The two classifiers ``data.retag`` trains (seed 0), saved as FOLDER/half0.pt and half1.pt."""
+    set_threads(threads)
+    data = load_faces(None)
+    train = data.subset(~holdout_mask(data.ids, 20.0))
+    _, nets = half_classifiers(train)
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, net in enumerate(nets):
+        save_classifier(net, folder / f"half{k}.pt", {"retag_half": k, "train_images": len(train)})
+    print(f"{folder}: two classifiers trained on halves of {len(train)} images")
 
 
 def threshold_pick(threshold: float, first: bool) -> Callable:
@@ -70,14 +106,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     way = p.add_mutually_exclusive_group(required=True)
     way.add_argument("--realness", type=float, metavar="W", help="add W x log sigmoid(discriminator score)")
     way.add_argument("--threshold", type=float, metavar="P", help="eligible: the draws with p(asked) >= P")
+    way.add_argument("--colour-nets", type=Path, metavar="DIR", help="colours named by DIR/half0.pt and half1.pt")
+    way.add_argument("--train-colour-nets", type=Path, metavar="DIR", help="train those two classifiers into DIR")
     p.add_argument("--first", action="store_true", help="with --threshold: the first eligible draw, not the farthest")
+    p.add_argument(
+        "--plus-discriminator",
+        type=float,
+        metavar="W",
+        help="with --colour-nets: add W x the discriminator's log-probability",
+    )
+    p.add_argument("--threads", type=int, default=0, help="with --train-colour-nets: torch threads (0: free cores)")
     args = p.parse_args(ours)
     if args.threshold is not None and not 0 < args.threshold <= 1:
         p.error(f"--threshold must be in (0, 1], got {args.threshold}")
+    if args.train_colour_nets:
+        train_colour_nets(args.train_colour_nets, args.threads)
+        return 0
     saved = generate.TagSampler.judge, generate.spread_pick
     try:
         if args.realness is not None:
             generate.TagSampler.judge = realness_judge(args.realness)
+        elif args.colour_nets:
+            nets = [load_classifier(args.colour_nets / f"half{k}.pt")[0] for k in (0, 1)]
+            generate.TagSampler.judge = colour_nets_judge(nets, args.plus_discriminator, saved[0])
         else:
             generate.spread_pick = threshold_pick(args.threshold, args.first)
         return evaluate.main(rest)

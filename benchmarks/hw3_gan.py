@@ -143,6 +143,7 @@ def main() -> int:
         metavar="R",
         help="keep images apart among draws >= R x the best (generate)",
     )
+    p.add_argument("--picker", choices=generate.PICKERS, help="what names a draw's colours (generate's default)")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -155,6 +156,7 @@ def main() -> int:
         "candidates": args.candidates,
         "spread": args.spread,
         "accept": args.accept,
+        "picker": args.picker,
     }
     print(
         f"threads {res['threads']}, 1-minute load average {res['load_avg_1min_at_start']:.2f}, torch "
@@ -252,6 +254,7 @@ def main() -> int:
             str(args.spread),
             "--accept",
             str(args.accept),
+            *(["--picker", args.picker] if args.picker else []),
         ],
         check=True,
         cwd=REPO,
@@ -268,7 +271,12 @@ def main() -> int:
     wide = out / "bench_tags.txt"
     bench_lines(real.pair_counts(), 200, np.random.default_rng(0), wide)
     sampler = generate.TagSampler(
-        state, torch.device("cpu"), candidates=args.candidates, spread=args.spread, accept=args.accept
+        state,
+        torch.device("cpu"),
+        candidates=args.candidates,
+        spread=args.spread,
+        accept=args.accept,
+        picker=args.picker,
     )
     wide_reqs = read_testing_text(wide)
     generate.generate(sampler, wide_reqs, out / "samples_wide", seed=1)

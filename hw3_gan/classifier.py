@@ -25,7 +25,7 @@ from common.files import atomic_torch_save, check_outputs
 from common.metrics import progress, say
 from common.runs import runs_root
 from common.seed import set_seed
-from hw3_gan.data import FaceData, holdout_mask, load_faces, to_tensor
+from hw3_gan.data import FaceData, holdout_mask, load_faces, to_tensor, to_uint8
 from hw3_gan.tags import EYE_COLOURS, HAIR_COLOURS
 
 KIND = "hw3_gan.classifier"
@@ -68,6 +68,29 @@ def read_images(net: AttributeNet, images: np.ndarray, batch: int = 256) -> tupl
         for part, x in zip(out, (f.double(), net.hair(f).softmax(1), net.eye(f).softmax(1))):
             part.append(x.numpy())
     return tuple(np.concatenate(part) for part in out)
+
+
+def asked_log_prob(
+    nets: Sequence[AttributeNet], x: torch.Tensor, hair: torch.Tensor, eye: torch.Tensor
+) -> torch.Tensor:
+    """log p(hair) + log p(eye) of the asked colours (course ids), one per image of ``x`` (float images in
+    [-1, 1], read as their 8-bit versions), the probabilities averaged over ``nets``."""
+    images = to_tensor(to_uint8(x))
+    p_hair = p_eye = torch.zeros(())
+    with torch.no_grad():
+        for net in nets:
+            f = net.eval().features(images)
+            p_hair = p_hair + net.hair(f).softmax(1) / len(nets)
+            p_eye = p_eye + net.eye(f).softmax(1) / len(nets)
+    asked = [p.gather(1, t[:, None].cpu())[:, 0].clamp_min(1e-12).log() for p, t in ((p_hair, hair), (p_eye, eye))]
+    return (asked[0] + asked[1]).to(x.device)
+
+
+def net_from_state(state: dict) -> AttributeNet:
+    """An :class:`AttributeNet` of the width its weights have, holding them."""
+    net = AttributeNet(width=int(state["hair.weight"].shape[1]) // 8)
+    net.load_state_dict(state)
+    return net.eval()
 
 
 def predict(net: AttributeNet, images: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

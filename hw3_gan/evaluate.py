@@ -31,6 +31,7 @@ from common.setup import start_inference
 from hw3_gan import HOMEWORK
 from hw3_gan.classifier import AttributeNet, default_path, load_classifier, predict
 from hw3_gan.data import IMAGE_SIZE, FaceData, decode_image, holdout_mask, load_faces
+from hw3_gan.generate import PICKERS
 from hw3_gan.tags import PER_LINE, TagRequest, read_testing_text
 
 
@@ -231,8 +232,9 @@ def _check_args(args: argparse.Namespace) -> None:
     else:
         if not (args.samples_dir and args.testing_text):
             raise UserError("give a samples folder and its testing file, or --all-pairs")
-        given = (args.checkpoint, args.csv, args.candidates != 1, args.spread != 1, args.accept)
-        for flag, value in zip(("--checkpoint", "--csv", "--candidates", "--spread", "--accept"), given):
+        given = (args.checkpoint, args.csv, args.candidates != 1, args.spread != 1, args.accept, args.picker)
+        flags = ("--checkpoint", "--csv", "--candidates", "--spread", "--accept", "--picker")
+        for flag, value in zip(flags, given):
             if value:
                 raise UserError(f"{flag} goes with --all-pairs")
 
@@ -245,7 +247,7 @@ def _all_pairs(args: argparse.Namespace) -> int:
     ckpt = Path(args.checkpoint) if args.checkpoint else latest_checkpoint(HOMEWORK)
     check_outputs([args.csv, args.json], [ckpt, args.classifier or default_path(), args.cascade, args.data])
     state = load_checkpoint(ckpt, HOMEWORK)
-    sampler = TagSampler(state, torch.device("cpu"), str(ckpt), args.candidates, args.spread, args.accept)
+    sampler = TagSampler(state, torch.device("cpu"), str(ckpt), args.candidates, args.spread, args.accept, args.picker)
     net, real, cascade, classifier = _references(args)
     pairs = all_pairs.frequent_pairs(real.pair_counts(), args.min_count)  # the data's tags, not the run's
     if not pairs:
@@ -312,6 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="R",
         help="keep images apart among draws >= R x the best (see generate)",
     )
+    g.add_argument("--picker", choices=PICKERS, help="with --candidates: what names a draw's colours (see generate)")
     return run_cli(_main, p, argv)
 
 

@@ -1,13 +1,17 @@
 """The course command: ``python -m hw3_gan.generate testing_text.txt [--out samples] [--seed N]``.
 
-``--candidates N`` makes every image the best of N noise draws as the run's own discriminator names
-their colours (runs with ``model.aux_classifier``): more images in the asked colours, less variety.
+``--candidates N`` makes every image the best of N noise draws, as ``--picker`` names their colours
+(runs with ``model.aux_classifier``): more images in the asked colours, less variety. The picker is
+the run's own discriminator (``--picker discriminator``), the two tag classifiers that cleaned the
+tags of a run trained with ``data.retag``, which its checkpoint carries (``classifiers``), or, the
+default for such a run, their log-probability plus half the discriminator's (``both``).
 ``--spread K`` with it keeps each line's five images apart instead: each image after the first is the
 draw farthest from the line's earlier images among its K most probable draws (K = 1: the best of N).
 ``--accept R`` keeps them apart among every draw at least R times as probable as the image's most
 probable draw instead (R = 1: the best of N). Without these options, a run with a tag classifier draws
-as ``--candidates 8 --accept 0.5`` (the drawing docs/RESULTS.md chose for ``cpu60_adc_retag.yaml``) and
-any other run plainly; ``--candidates 1`` draws plainly.
+as ``--candidates 8 --accept 0.5`` (the drawing docs/RESULTS.md chose for ``cpu60_adc_retag.yaml``,
+with ``--picker both`` where the run carries the tag classifiers) and any other run plainly;
+``--candidates 1`` draws plainly.
 ``--colour-grid PNG`` (every hair x eye colour, one noise) and ``--interpolate PNG`` (between two
 seeds at fixed tags) draw pictures instead.
 
@@ -37,26 +41,38 @@ from common.metrics import say
 from common.runs import latest_checkpoint
 from common.setup import start_inference
 from hw3_gan import HOMEWORK
+from hw3_gan.classifier import asked_log_prob, net_from_state
 from hw3_gan.config import Config
 from hw3_gan.data import IMAGE_SIZE, save_grid, to_uint8
 from hw3_gan.model import Discriminator, Generator, adc_logits
 from hw3_gan.tags import EYE_COLOURS, HAIR_COLOURS, PER_LINE, TagRequest, describe, parse_tags, read_testing_text
 
+PICKERS = ("discriminator", "classifiers", "both")
+DEFAULT_PICKER = "both"  # for runs that carry data.retag's tag classifiers (docs/RESULTS.md, attempts 47-50)
+DISC_WEIGHT = 0.5  # "both": the classifiers' log-probability + this x the discriminator's
+
 
 class TagSampler:
     """A trained generator with its colour lists and the training tag statistics.
 
-    With ``candidates`` n > 1, every image is the best of n noise draws as the run's own discriminator
-    judges it: the one its tag classifier gives the highest probability of the asked hair and eye colours
-    (with ADC-GAN's heads, of the asked colours as *real* images). Best-of-n selection is a simple form
-    of discriminator rejection sampling (Azadi et al. 2019); the evaluation classifier plays no part.
-    It trades variety for colours: docs/RESULTS.md measures n = 1 to 4.
+    With ``candidates`` n > 1, every image is the best of n noise draws as ``picker`` (below) judges it:
+    with the run's own discriminator, the one its tag classifier gives the highest probability of the
+    asked hair and eye colours (with ADC-GAN's heads, of the asked colours as *real* images). Best-of-n
+    selection is a simple form of discriminator rejection sampling (Azadi et al. 2019); the evaluation
+    classifier plays no part. It trades variety for colours: docs/RESULTS.md measures n = 1 to 4.
 
     With ``spread`` k > 1, the images of one call (one testing line) are kept apart instead: each image
     after the first is, among its k most probable draws, the one farthest from the images already
     chosen in the discriminator's features (see :func:`spread_pick`; k = 1 is the best of n). With
     ``accept`` r > 0, it chooses among the draws at least r times as probable as the most probable one
     instead of the k most probable: few when one draw stands out, many when several are alike.
+
+    ``picker`` says what names a draw's colours: ``discriminator`` (as above), ``classifiers`` (the two
+    image classifiers ``data.retag`` trained on halves of the GAN's training images, which a run
+    trained with it carries as ``colour0`` and ``colour1``; the evaluation classifier's network and
+    recipe, on other images), or ``both`` (their log-probability plus :data:`DISC_WEIGHT` times the
+    discriminator's, whose ADC head also tells real images from generated ones). By default, ``both``
+    where the run carries the classifiers, else the discriminator.
     """
 
     def __init__(
@@ -67,6 +83,7 @@ class TagSampler:
         candidates: int = 1,
         spread: int = 1,
         accept: float = 0.0,
+        picker: str | None = None,
     ):
         if candidates < 1:
             raise UserError(f"--candidates must be at least 1, got {candidates}")
@@ -85,10 +102,20 @@ class TagSampler:
             if candidates > 1 and cfg.model.aux_classifier:
                 self.disc = Discriminator(cfg.model, n_hair, n_eye)
                 self.disc.load_state_dict(state["models"]["D"])
+            colour = [net_from_state(state["models"][f"colour{k}"]) for k in (0, 1) if f"colour{k}" in state["models"]]
         except (KeyError, TypeError, RuntimeError, UserError) as exc:
             raise UserError(f"{source}: not a hw3_gan generator checkpoint ({type(exc).__name__}: {exc})") from None
         if candidates > 1 and self.disc is None:
             raise UserError(f"{source}: --candidates {candidates} needs a run with model.aux_classifier")
+        self.picker = picker or (DEFAULT_PICKER if colour else "discriminator")
+        if self.picker not in PICKERS:
+            raise UserError(f"--picker must be one of {', '.join(PICKERS)}, got '{self.picker}'")
+        if picker and candidates == 1:
+            raise UserError("--picker names the colours of draws to choose among: it goes with --candidates above 1")
+        if self.picker != "discriminator" and not colour:
+            raise UserError(f"{source}: --picker {self.picker} needs a run with data.retag's tag classifiers")
+        self.colour = colour if candidates > 1 and self.picker != "discriminator" else []
+        self.disc_weight = DISC_WEIGHT
         self.gen.to(device).eval()
         if self.disc is not None:
             self.disc.to(device).eval()
@@ -134,6 +161,21 @@ class TagSampler:
 
     @torch.no_grad()
     def judge(self, x: torch.Tensor, hair: torch.Tensor, eye: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """log p(hair) + log p(eye) of the asked colours as :attr:`picker` names them, and the features the
+        discriminator's heads read (the minibatch-deviation channel included) scaled to unit length, one
+        row per image: they keep a line's images apart whichever names the colours."""
+        log_p, feats = self.disc_judge(x, hair, eye)
+        if not self.colour:
+            return log_p, feats
+        course = [  # this checkpoint's colour ids → the classifiers' (the course lists)
+            torch.tensor([names.index(n) for n in own])[t.cpu()]
+            for names, own, t in ((HAIR_COLOURS, self.hair_names, hair), (EYE_COLOURS, self.eye_names, eye))
+        ]
+        ours = asked_log_prob(self.colour, x, *course)
+        return (ours + self.disc_weight * log_p if self.picker == "both" else ours), feats
+
+    @torch.no_grad()
+    def disc_judge(self, x: torch.Tensor, hair: torch.Tensor, eye: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """log p(hair) + log p(eye) under the discriminator's tag classifier, and the features its heads
         read (the minibatch-deviation channel included) scaled to unit length, one row per image.
 
@@ -256,9 +298,10 @@ def output_names(requests: list[TagRequest]) -> list[str]:
 
 
 def _pictures(args: argparse.Namespace, device: torch.device) -> int:
-    if args.candidates not in (None, 1) or args.spread != 1 or args.accept:
+    if args.candidates not in (None, 1) or args.spread != 1 or args.accept or args.picker:
         raise UserError(
-            "--candidates, --spread and --accept pick among draws for a testing file; the pictures use fixed noise"
+            "--candidates, --spread, --accept and --picker pick among draws for a testing file; "
+            "the pictures use fixed noise"
         )
     if args.steps < 2:
         raise UserError(f"--steps must be at least 2, got {args.steps}")
@@ -294,10 +337,10 @@ def _main(args: argparse.Namespace) -> int:
     check_outputs([out / name for name in output_names(requests)], [args.testing_text, ckpt])
     state = load_checkpoint(ckpt, HOMEWORK)
     candidates, accept = drawing(state, args.candidates, args.spread, args.accept)
-    sampler = TagSampler(state, device, str(ckpt), candidates, args.spread, accept)
+    sampler = TagSampler(state, device, str(ckpt), candidates, args.spread, accept, args.picker)
     say(
         f"checkpoint: {ckpt}; each image chosen among {candidates} draw(s)"
-        + (f", --accept {accept:g}" if accept else "")
+        + (f", --accept {accept:g}, colours named by the {sampler.picker}" if candidates > 1 else "")
     )
     out = generate(sampler, requests, Path(args.out), args.seed, args.quality)
     say(f"wrote {PER_LINE * len(requests)} images for {len(requests)} lines to {out}/ (and {out / 'grid.png'})")
@@ -317,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--candidates",
         type=int,
-        help="each image the best of this many noise draws, as the run's discriminator names their colours "
+        help="each image the best of this many noise draws, as --picker names their colours "
         "(default: 8 with --accept 0.5 for runs with a tag classifier, else 1)",
     )
     p.add_argument(
@@ -332,6 +375,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=float,
         metavar="R",
         help="with --candidates: keep a line's images apart among the draws at least R times as probable as its best",
+    )
+    p.add_argument(
+        "--picker",
+        choices=PICKERS,
+        help="with --candidates: what names a draw's colours: the run's discriminator, the tag classifiers a "
+        "run trained with data.retag carries, or both (theirs + half the discriminator's log-probability; "
+        "the default where the run carries them, else the discriminator)",
     )
     g = p.add_argument_group("pictures (instead of a testing file)")
     g.add_argument("--colour-grid", metavar="PNG", help="write every hair x eye colour, one face each (noise: --seed)")

@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
 from common.device import set_threads
 from common.errors import UserError, run_cli
@@ -31,7 +32,7 @@ from common.files import atomic_write
 from common.metrics import say
 from common.runs import cache_dir
 from hw3_gan import HOMEWORK
-from hw3_gan.classifier import add_run_args, read_images, train_classifier
+from hw3_gan.classifier import AttributeNet, add_run_args, net_from_state, read_images, train_classifier
 from hw3_gan.data import FaceData, holdout_mask, load_faces
 from hw3_gan.tags import EYE_COLOURS, HAIR_COLOURS
 
@@ -43,23 +44,35 @@ def halves(ids: Sequence[str]) -> np.ndarray:
     return np.array([zlib.crc32(f"retag:{i}".encode()) % 2 for i in ids], dtype=np.int64)
 
 
-def out_of_fold(
+def half_classifiers(
     data: FaceData, seed: int = 0, epochs: int = EPOCHS, quiet: bool = False, width: int = 32
-) -> tuple[np.ndarray, ...]:
-    """(N, 12) hair and (N, 11) eye probabilities, each image read by the classifier of the other half."""
+) -> tuple[np.ndarray, list[AttributeNet]]:
+    """The half (0 or 1) of every image, and per half k the classifier trained on the other half."""
     half = halves(data.ids)
     if min(np.bincount(half, minlength=2)) < 64:
         raise UserError(f"{data.source}: too few images to retag ({len(data)}; each half needs 64)")
+    nets = [train_classifier(data.subset(half != k), epochs, seed=seed + k, quiet=quiet, width=width) for k in (0, 1)]
+    return half, nets
+
+
+def out_of_fold(
+    data: FaceData, seed: int = 0, epochs: int = EPOCHS, quiet: bool = False, width: int = 32
+) -> tuple[np.ndarray, np.ndarray, list[AttributeNet]]:
+    """(N, 12) hair and (N, 11) eye probabilities, each image read by the classifier of the other half,
+    and the two classifiers (``generate`` can name the colours of its draws with them)."""
+    half, nets = half_classifiers(data, seed, epochs, quiet, width)
     hair = np.zeros((len(data), len(HAIR_COLOURS)), dtype=np.float32)
     eye = np.zeros((len(data), len(EYE_COLOURS)), dtype=np.float32)
-    for k in (0, 1):
-        net = train_classifier(data.subset(half != k), epochs, seed=seed + k, quiet=quiet, width=width)
+    for k, net in enumerate(nets):
         _, hair[half == k], eye[half == k] = read_images(net, data.images[half == k])
-    return hair, eye
+    return hair, eye, nets
 
 
-def cached_out_of_fold(data: FaceData, seed: int = 0, quiet: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`out_of_fold`, computed once per (images, tags, seed) and kept in the cache."""
+def cached_out_of_fold(
+    data: FaceData, seed: int = 0, quiet: bool = False
+) -> tuple[np.ndarray, np.ndarray, list[AttributeNet]]:
+    """:func:`out_of_fold`, computed once per (images, tags, seed) and kept in the cache (the reads and the
+    two classifiers' weights, in one ``.npz``)."""
     key = hashlib.sha1()
     for part in ("\n".join(data.ids), data.hair.tobytes(), data.eye.tobytes(), f"{EPOCHS}|{seed}|{data.images.shape}"):
         key.update(part.encode() if isinstance(part, str) else part)
@@ -67,15 +80,21 @@ def cached_out_of_fold(data: FaceData, seed: int = 0, quiet: bool = False) -> tu
     if path.is_file():
         try:
             z = np.load(path, allow_pickle=False)
-            return z["hair"], z["eye"]
-        except (OSError, KeyError, ValueError):
-            say(f"warning: {path}: unreadable cache, training the two classifiers again")
+            weights = [
+                {k.split("/", 1)[1]: torch.from_numpy(z[k]) for k in z.files if k.startswith(f"net{i}/")}
+                for i in (0, 1)
+            ]
+            nets = [net_from_state(w) for w in weights]
+            return z["hair"], z["eye"], nets
+        except (OSError, KeyError, ValueError, RuntimeError):
+            say(f"warning: {path}: unreadable, or made before the classifiers were kept: training them again")
     start = time.time()
-    hair, eye = out_of_fold(data, seed, EPOCHS, quiet)
+    hair, eye, nets = out_of_fold(data, seed, EPOCHS, quiet)
+    weights = {f"net{i}/{k}": v.numpy() for i, net in enumerate(nets) for k, v in net.state_dict().items()}
     with atomic_write(path, "wb") as f:
-        np.savez(f, hair=hair, eye=eye)
+        np.savez(f, hair=hair, eye=eye, **weights)
     say(f"retag: two classifiers trained on halves of {len(data)} images in {time.time() - start:.0f} s", quiet)
-    return hair, eye
+    return hair, eye, nets
 
 
 def replace(tags: np.ndarray, probs: np.ndarray, confidence: float) -> np.ndarray:
@@ -86,7 +105,7 @@ def replace(tags: np.ndarray, probs: np.ndarray, confidence: float) -> np.ndarra
 
 def retag(data: FaceData, confidence: float, seed: int = 0, quiet: bool = False) -> FaceData:
     """``data`` with cleaned hair and eye tags (see the module)."""
-    hair_p, eye_p = cached_out_of_fold(data, seed, quiet)
+    hair_p, eye_p, _ = cached_out_of_fold(data, seed, quiet)
     hair, eye = replace(data.hair, hair_p, confidence), replace(data.eye, eye_p, confidence)
     return FaceData(data.images, hair, eye, data.ids, data.source, dict(data.stats))
 

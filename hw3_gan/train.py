@@ -16,7 +16,7 @@ import math
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -35,6 +35,7 @@ from common.seed import rng_state, set_rng_state
 from common.setup import Run, train_command
 from hw3_gan import HOMEWORK
 from hw3_gan.augment import diff_augment
+from hw3_gan.classifier import AttributeNet
 from hw3_gan.config import Config, TrainConfig
 from hw3_gan.data import Batches, FaceData, holdout_mask, load_faces, save_grid, to_uint8
 from hw3_gan.model import EMA, Discriminator, Generator, adc_logits, recalibrate_batchnorm
@@ -263,9 +264,14 @@ class Nets:
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
     ema: EMA
+    colour: list[AttributeNet] = field(default_factory=list)  # data.retag's two tag classifiers, for drawing
 
     def models(self) -> dict[str, torch.nn.Module]:
         return {"G": self.gen, "D": self.disc, "G_ema": self.ema.model}  # the checkpoint's names
+
+    def saved_models(self) -> dict[str, torch.nn.Module]:
+        """:meth:`models` and the tag classifiers (``colour0``, ``colour1``), which resuming does not read."""
+        return {**self.models(), **{f"colour{k}": net for k, net in enumerate(self.colour)}}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"G": self.opt_g, "D": self.opt_d}
@@ -317,8 +323,9 @@ def share(nets: Nets, env: DistEnv, device: torch.device) -> tuple[torch.nn.Modu
     return wrap_model(nets.gen, env, device), wrap_model(nets.disc, env, device)
 
 
-def load_training_data(run: Run[Config]) -> FaceData:
-    """The images the GAN trains on: all but the evaluation holdout, at most ``data.limit``."""
+def load_training_data(run: Run[Config]) -> tuple[FaceData, list[AttributeNet]]:
+    """The images the GAN trains on (all but the evaluation holdout, at most ``data.limit``), and with
+    ``data.retag`` the two tag classifiers that cleaned their tags."""
     cfg = run.cfg
     data = load_faces(cfg.data.path or None)
     run.say(data.summary())
@@ -326,16 +333,17 @@ def load_training_data(run: Run[Config]) -> FaceData:
     if cfg.data.limit:
         train_data = train_data.subset(np.arange(len(train_data)) < cfg.data.limit)
     run.say(f"training on {len(train_data)} images ({cfg.data.holdout_percent:g}% held out for evaluation)")
+    nets: list[AttributeNet] = []
     if cfg.data.retag:
         state = rng_state()  # the two classifiers draw from the global generators; the GAN's draws stay as seeded
-        if run.env.is_main:
-            cached_out_of_fold(train_data, quiet=run.quiet)
+        if run.env.is_main:  # only the main process saves checkpoints, so only it keeps the classifiers
+            nets = cached_out_of_fold(train_data, quiet=run.quiet)[2]
         barrier(run.env)  # the other processes read the cache the main one wrote
         cleaned = retag(train_data, cfg.data.retag, quiet=True)
         run.say(f"data.retag {cfg.data.retag:g}: {changes(train_data, cleaned)}")
         set_rng_state(state)
         train_data = cleaned
-    return train_data
+    return train_data, nets
 
 
 def restore(run: Run[Config], nets: Nets) -> LoopState:
@@ -419,7 +427,7 @@ def save(
         recalibrate_batchnorm(nets.ema.model, N_HAIR, N_EYE, pair_probs=torch.from_numpy(pair_counts).float())
     state = make_state(
         HOMEWORK,
-        models=nets.models(),
+        models=nets.saved_models(),
         optimizers=nets.optimizers(),
         step=loop.step,
         epoch=loop.epoch,
@@ -448,7 +456,7 @@ def save(
 def train_gan(run: Run[Config]) -> None:
     cfg, device, env = run.cfg, run.device, run.env
     nets = build(cfg, device)
-    train_data = load_training_data(run)
+    train_data, nets.colour = load_training_data(run)
     loop = restore(run, nets)
     gen_ddp, disc_ddp = share(nets, env, device)
     batches = Batches(

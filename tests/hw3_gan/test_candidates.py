@@ -90,10 +90,10 @@ def test_generate_cli_with_candidates(short_run, tmp_path, capsys):
     assert not (tmp_path / "bad").exists()
     grid = tmp_path / "grid.png"
     assert generate.main(["--colour-grid", str(grid), "--checkpoint", str(short_run[0]), "--candidates", "2"]) == 2
-    assert "--candidates, --spread and --accept pick among draws for a testing file" in capsys.readouterr().err
-    for extra in (["--spread", "2"], ["--accept", "0.5"]):
+    assert "--accept and --picker pick among draws for a testing file" in capsys.readouterr().err
+    for extra in (["--spread", "2"], ["--accept", "0.5"], ["--picker", "both"]):
         assert generate.main(["--colour-grid", str(grid), "--checkpoint", str(short_run[0]), *extra]) == 2
-        assert "--candidates, --spread and --accept pick among draws" in capsys.readouterr().err
+        assert "--candidates, --spread, --accept and --picker pick among draws" in capsys.readouterr().err
     assert not grid.exists()
 
 

@@ -63,7 +63,7 @@ def _load_rank(rank: int, port: int, out: str, folder: str) -> None:
         Config, CONFIGS / "tiny.yaml", [f"data.path={folder}", "data.holdout_percent=0", "data.retag=0.5"]
     )
     run = SimpleNamespace(cfg=cfg, env=DistEnv(rank, 2, rank), quiet=True, say=lambda message: None)
-    data = train.load_training_data(run)
+    data, _ = train.load_training_data(run)
     torch.save({"calls": calls, "hair": data.hair, "eye": data.eye}, f"{out}/rank{rank}.pt")
     dist.destroy_process_group()
 

@@ -1,10 +1,13 @@
 """benchmarks/hw3_draw_variants.py: the drawings tried beside --accept, checked by hand."""
 
+import copy
+
 import pytest
 import torch
 
-from benchmarks.hw3_draw_variants import main, realness_judge, threshold_pick
+from benchmarks.hw3_draw_variants import colour_nets_judge, main, realness_judge, threshold_pick
 from hw3_gan import generate
+from hw3_gan.classifier import AttributeNet
 
 from .test_candidates import CPU, EYE, HAIR, short_run  # noqa: F401  (the fixture)
 
@@ -46,3 +49,20 @@ def test_a_bad_threshold_stops_before_any_drawing_and_nothing_stays_patched():
         main(["--threshold", "1.5", "--", "--all-pairs"])
     assert main(["--threshold", "0.5", "--", "--per-pair", "1", "--all-pairs"]) == 2  # evaluate's own error
     assert (generate.TagSampler.judge, generate.spread_pick) == (judge, pick)
+
+
+def test_colour_nets_draw_an_older_checkpoint_as_one_that_carries_the_classifiers(short_run):  # noqa: F811
+    nets = [AttributeNet(width=4).eval() for _ in range(2)]
+    carried = copy.deepcopy(short_run[1])
+    carried["models"].update({f"colour{k}": net.state_dict() for k, net in enumerate(nets)})
+    x = torch.rand(len(HAIR), 3, 16, 16) * 2 - 1
+    hair, eye = torch.tensor(HAIR), torch.tensor(EYE)
+    for plus, picker in ((None, "classifiers"), (0.5, "both")):  # generate's "both" adds half the discriminator's
+        older = generate.TagSampler(short_run[1], CPU, candidates=2)
+        want = generate.TagSampler(carried, CPU, candidates=2, picker=picker).judge(x, hair, eye)
+        got = colour_nets_judge(nets, plus, generate.TagSampler.judge)(older, x, hair, eye)
+        assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+    plain = generate.TagSampler(short_run[1], CPU, candidates=2).judge(x, hair, eye)[0]
+    alone = colour_nets_judge(nets, None, generate.TagSampler.judge)(older, x, hair, eye)[0]
+    twice = colour_nets_judge(nets, 2.0, generate.TagSampler.judge)(older, x, hair, eye)[0]
+    assert torch.allclose(twice, alone + 2 * plain, atol=1e-5)

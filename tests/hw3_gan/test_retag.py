@@ -50,15 +50,22 @@ def noisy():
     return clean, tagged, wrong
 
 
-def test_out_of_fold_reads_find_the_wrong_tags(noisy, monkeypatch):
-    clean, tagged, wrong = noisy
+def small_classifiers(monkeypatch, epochs: int) -> list[int]:
+    """Make ``retag.out_of_fold`` train narrow classifiers for ``epochs``; the list it returns grows by
+    the number of images at every call."""
     calls, full = [], retag.out_of_fold
 
-    def small(data, seed=0, epochs=retag.EPOCHS, quiet=False):
+    def small(data, seed=0, epochs_=retag.EPOCHS, quiet=False):
         calls.append(len(data))
-        return full(data, seed, epochs=30, quiet=True, width=8)
+        return full(data, seed, epochs=epochs, quiet=True, width=8)
 
     monkeypatch.setattr(retag, "out_of_fold", small)
+    return calls
+
+
+def test_out_of_fold_reads_find_the_wrong_tags(noisy, monkeypatch):
+    clean, tagged, wrong = noisy
+    calls = small_classifiers(monkeypatch, epochs=30)
     cleaned = retag.retag(tagged, 0.5, quiet=True)
     fixed = cleaned.eye == clean.eye
     assert fixed[wrong].mean() >= 0.8  # most wrong tags are put right
@@ -84,5 +91,23 @@ def test_a_run_that_trains_the_classifiers_draws_as_one_that_reads_them_cached(t
     assert len(list((tmp_path / "cache").rglob("retag-*.npz"))) == 1
     assert train.main(tiny_train_args(tmp_path / "b", folder, *extra)) == 0
     a, b = (load_checkpoint(tmp_path / r / "last.pt") for r in "ab")
-    for k, v in a["models"]["G"].items():
-        assert torch.equal(v, b["models"]["G"][k]), k
+    for name in ("G", "colour0", "colour1"):  # the tag classifiers travel with the checkpoint, cached or not
+        for k, v in a["models"][name].items():
+            assert torch.equal(v, b["models"][name][k]), f"{name}.{k}"
+    assert not torch.equal(a["models"]["colour0"]["hair.weight"], a["models"]["colour1"]["hair.weight"])
+
+
+def test_a_cache_without_the_classifiers_is_made_again_once(noisy, monkeypatch, tmp_path):
+    _, tagged, _ = noisy
+    calls = small_classifiers(monkeypatch, epochs=2)
+    monkeypatch.setenv("MLDS_CACHE", str(tmp_path))
+    hair, eye, nets = retag.cached_out_of_fold(tagged, quiet=True)
+    (path,) = tmp_path.rglob("retag-*.npz")
+    np.savez(path, hair=hair, eye=eye)  # as the cache was before it kept the classifiers
+    again = retag.cached_out_of_fold(tagged, quiet=True)
+    third = retag.cached_out_of_fold(tagged, quiet=True)
+    assert calls == [400, 400]
+    for got in (again, third):
+        assert np.array_equal(got[0], hair) and np.array_equal(got[1], eye)  # the same seeds, the same reads
+        for net, want in zip(got[2], nets):
+            assert all(torch.equal(v, want.state_dict()[k]) for k, v in net.state_dict().items())
