@@ -55,7 +55,7 @@ def test_the_classifiers_average_their_probabilities_and_both_adds_half_the_disc
 def test_each_image_is_the_draw_the_classifiers_rate_highest(short_run):  # noqa: F811
     torch.manual_seed(0)
     nets = [AttributeNet(width=4).eval() for _ in range(2)]  # untrained, but their reads differ per image
-    sampler, n = TagSampler(carrying(short_run[1], nets), CPU, candidates=4), 4
+    sampler, n = TagSampler(carrying(short_run[1], nets), CPU, candidates=4, picker="classifiers"), 4
     got = sampler.sample(HAIR, EYE, torch.Generator().manual_seed(5))
     # By hand: the same noise, every draw rendered as 8-bit images, each net's softmax averaged.
     z = torch.randn(len(HAIR), n, sampler.gen.nz, generator=torch.Generator().manual_seed(5))
