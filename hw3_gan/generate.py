@@ -340,7 +340,8 @@ def _main(args: argparse.Namespace) -> int:
     sampler = TagSampler(state, device, str(ckpt), candidates, args.spread, accept, args.picker)
     say(
         f"checkpoint: {ckpt}; each image chosen among {candidates} draw(s)"
-        + (f", --accept {accept:g}, colours named by the {sampler.picker}" if candidates > 1 else "")
+        + (f", --accept {accept:g}" if accept else "")
+        + (f", colours named by the {sampler.picker}" if candidates > 1 else "")
     )
     out = generate(sampler, requests, Path(args.out), args.seed, args.quality)
     say(f"wrote {PER_LINE * len(requests)} images for {len(requests)} lines to {out}/ (and {out / 'grid.png'})")
