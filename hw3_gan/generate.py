@@ -48,7 +48,7 @@ from hw3_gan.model import Discriminator, Generator, adc_logits
 from hw3_gan.tags import EYE_COLOURS, HAIR_COLOURS, PER_LINE, TagRequest, describe, parse_tags, read_testing_text
 
 PICKERS = ("discriminator", "classifiers", "both")
-DEFAULT_PICKER = "both"  # for runs that carry data.retag's tag classifiers (docs/RESULTS.md, attempts 47-50)
+DEFAULT_PICKER = "both"  # for runs that carry data.retag's tag classifiers (docs/RESULTS.md: chosen on attempts 47-49)
 DISC_WEIGHT = 0.5  # "both": the classifiers' log-probability + this x the discriminator's
 
 
@@ -341,7 +341,7 @@ def _main(args: argparse.Namespace) -> int:
     say(
         f"checkpoint: {ckpt}; each image chosen among {candidates} draw(s)"
         + (f", --accept {accept:g}" if accept else "")
-        + (f", colours named by the {sampler.picker}" if candidates > 1 else "")
+        + (f", --picker {sampler.picker}" if candidates > 1 else "")
     )
     out = generate(sampler, requests, Path(args.out), args.seed, args.quality)
     say(f"wrote {PER_LINE * len(requests)} images for {len(requests)} lines to {out}/ (and {out / 'grid.png'})")
