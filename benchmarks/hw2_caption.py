@@ -1,14 +1,16 @@
 """HW2 benchmark: k-fold captioning of the 40 real test videos that have features here.
 
 Each fold trains ``python -m hw2_video_caption.train`` on the other videos and captions the held-out
-ones with every method: the constant caption "a man is playing a guitar", the model's top beam,
-MBR over the model's n-best list, the nearest-neighbour captioner, and MBR over the model's n-best
+ones with every method: the constant caption "a man is playing a guitar", the training caption
+with the best mean BLEU@1 over the training videos (another constant), the model's top beam, MBR
+over the model's n-best list, the nearest-neighbour captioner, and MBR over the model's n-best
 list joined with the neighbours' captions. A method's settings (beam width, MBR metric, model
-weight, neighbours, prior weight) are chosen per fold on the fold's training videos only: they are
-split again (``--inner-folds``), a model trained on each inner part captions the rest, and the
-setting with the best new BLEU@1 + CIDEr-D among those giving different captions to >= 75% of
-videos (or, if none does, the most different captions) wins. All held-out captions are then
-scored together (both course BLEU@1 variants, BLEU-4, CIDEr-D, number of different captions).
+weight, neighbours, prior weight, pool of generic training captions) are chosen per fold on the
+fold's training videos only: they are split again (``--inner-folds``), a model trained on each
+inner part captions the rest, and the setting with the best new BLEU@1 + CIDEr-D among those
+giving different captions to >= 75% of videos (or, if none does, the most different captions)
+wins. All held-out captions are then scored together (both course BLEU@1 variants, BLEU-4,
+CIDEr-D, number of different captions).
 
     MLDS_DATA=../shared/data python benchmarks/hw2_caption.py --out benchmarks/out/hw2_caption --lm-epochs 1
 
@@ -58,25 +60,28 @@ from hw2_video_caption.evaluate import CONSTANT_CAPTION, format_scores, score_al
 from hw2_video_caption.predict import load_model  # noqa: E402
 
 CPU = torch.device("cpu")
-MAX_BEAM, MAX_NEIGHBOURS = 10, 10
+MAX_BEAM, MAX_NEIGHBOURS, MAX_POOL = 10, 10, 1000
 
 
 def grids() -> dict[str, list[Decoding]]:
-    """The settings tried per method (the first of each list is its plain form)."""
-    weights, priors = (0.0, 0.3, 1.0), (0.0, 0.15, 0.3, 0.45)
+    """The settings tried per method (the first of each list is its plain form). The prior's weight
+    and pool of generic candidates: CIDEr-D, scored pair by pair, only with the small pools."""
+    weights = (0.0, 0.3, 1.0)
+    mbr = [("bleu1", p, n) for p in (0.0, 0.15, 0.3, 0.45, 0.6, 0.75) for n in (0, 10, 100, MAX_POOL)]
+    mbr += [("cider", p, n) for p in (0.0, 0.15, 0.3, 0.45) for n in (0, 10)]
     return {
         "model beam 5": [Decoding(beam=5)],
         "model + MBR": [
-            Decoding(beam=b, rerank=m, model_weight=w, prior=p)
-            for b, m, w, p in itertools.product((5, 10), ("bleu1", "cider"), weights, priors)
+            Decoding(beam=b, rerank=m, model_weight=w, prior=p, pool=n)
+            for b, (m, p, n), w in itertools.product((5, 10), mbr, weights)
         ],
         "NN": [
-            Decoding(rerank=m, neighbours=k, use_model=False, prior=p)
-            for m, k, p in itertools.product(("bleu1", "cider"), (1, 3, 5, 10), priors)
+            Decoding(rerank=m, neighbours=k, use_model=False, prior=p, pool=n)
+            for (m, p, n), k in itertools.product(mbr, (1, 3, 5, 10))
         ],
         "NN + model MBR": [
-            Decoding(beam=b, rerank=m, neighbours=k, model_weight=w, prior=p)
-            for b, m, k, w, p in itertools.product((5, 10), ("bleu1", "cider"), (3, 5, 10), weights, priors)
+            Decoding(beam=b, rerank=m, neighbours=k, model_weight=w, prior=p, pool=n)
+            for b, (m, p, n), k, w in itertools.product((5, 10), mbr, (3, 5, 10), weights)
         ],
     }
 
@@ -120,7 +125,7 @@ class Pools:
         self.neigh = self.nn.neighbours(pooled[rows], MAX_NEIGHBOURS)
         self.scored = [
             score_candidates(
-                model, torch.from_numpy(x[i : i + 1]), extra_candidates(n, self.nn, prior), self.vocab, 0.7
+                model, torch.from_numpy(x[i : i + 1]), extra_candidates(n, self.nn, prior, MAX_POOL), self.vocab, 0.7
             )
             for i, n in enumerate(self.neigh)
         ]
@@ -139,15 +144,26 @@ def objective(s: dict) -> tuple[float, float]:
     return min(s["distinct"] / s["videos"], 0.75), s["bleu1_new"] + s["cider_d"]
 
 
-def _tune(pools: list[tuple[Pools, list[str]]], labels: dict, sims: dict, memo: dict) -> dict[str, tuple]:
-    """Per method: (best setting, its inner scores) on the inner held-out videos of one fold."""
+def fixed_objective(per_fold: list[dict]) -> tuple[float, float]:
+    """The criterion for one setting used in every fold: the mean over the folds of each part of
+    ``objective`` on the fold's inner held-out videos."""
+    parts = np.array([objective(s) for s in per_fold])
+    return float(parts[:, 0].mean()), float(parts[:, 1].mean())
+
+
+def _tune(
+    pools: list[tuple[Pools, list[str]]], labels: dict, sims: dict, memo: dict, every: dict[tuple[str, int], list]
+) -> dict[str, tuple]:
+    """Per method: (best setting, its inner scores) on the inner held-out videos of one fold; every
+    setting's inner scores are appended to ``every[(method, index in its grid)]``."""
     best = {}
     for method, options in grids().items():
         scored = []
-        for dec in options:
+        for i, dec in enumerate(options):
             caps = {v: c for p, ids in pools for v, c in zip(ids, p.captions(dec, sims, memo))}
             s = score_all(caps, labels)
             scored.append((objective(s), dec, s))
+            every.setdefault((method, i), []).append(s)
         key, dec, s = max(scored, key=lambda t: t[0])
         best[method] = (dec, s)
     return best
@@ -209,7 +225,8 @@ def _main(args: argparse.Namespace) -> int:
     memo: dict = {}
     captions: dict[str, dict[str, str]] = {m: {} for m in grids()}
     chosen: dict[str, list] = {m: [] for m in grids()}
-    inner_all: dict[str, dict[str, str]] = {m: {} for m in grids()}
+    every: dict[tuple[str, int], list] = {}
+    outer: list[tuple[Pools, list[str]]] = []
     start = time.perf_counter()
     for f, held in enumerate(folds):
         rest = [i for i in range(len(have)) if i not in set(held)]
@@ -224,14 +241,14 @@ def _main(args: argparse.Namespace) -> int:
                     [have[i] for i in part],
                 )
             )
-        best = _tune(inner, labels, sims, memo)
+        best = _tune(inner, labels, sims, memo, every)
         fit(rest, out / "outer" / f"fold{f}")
-        pools = Pools(out / "outer" / f"fold{f}", feats, pooled, rest, held, sets, prior)
+        outer.append(
+            (Pools(out / "outer" / f"fold{f}", feats, pooled, rest, held, sets, prior), [have[i] for i in held])
+        )
         for method, (dec, _) in best.items():
             chosen[method].append(dec)
-            captions[method].update(zip([have[i] for i in held], pools.captions(dec, sims, memo)))
-            for p, ids in inner:
-                inner_all[method].update(zip(ids, p.captions(dec, sims, memo)))
+            captions[method].update(zip(outer[-1][1], outer[-1][0].captions(dec, sims, memo)))
         print(
             f"fold {f}: "
             + "; ".join(
@@ -245,20 +262,28 @@ def _main(args: argparse.Namespace) -> int:
     ordered = [v for v in have if v in set(ordered)]
     results = {"constant": score_all({v: CONSTANT_CAPTION for v in ordered}, labels)}
     print(f"{'constant':>15}: {format_scores(results['constant'])}")
+    best_prior = " ".join(prior.pool(1)[0].words)  # another constant, chosen on the training captions alone
+    results["prior best"] = score_all({v: best_prior for v in ordered}, labels)
+    print(f"{'prior best':>15}: {format_scores(results['prior best'])}  ({best_prior!r})")
     for method, caps in captions.items():
         results[method] = score_all({v: caps[v] for v in ordered}, labels)
         name = method.replace(" ", "_").replace("+", "and")
         write_captions(out / f"{name}_captions.txt", [(v, caps[v]) for v in ordered])
         print(f"{method:>15}: {format_scores(results[method])}")
-    # The default for predict: the method whose chosen settings did best on the training folds.
-    inner_scores = {m: score_all(c, labels) for m, c in inner_all.items()}
-    winner = max(inner_scores, key=lambda m: objective(inner_scores[m]))
+    # The default for predict: the one setting that does best on every fold's inner held-out videos.
+    (method, i), grid = max(every, key=lambda k: fixed_objective(every[k])), grids()
+    dec = grid[method][i]
+    caps = {v: c for p, ids in outer for v, c in zip(ids, p.captions(dec, sims, memo))}
+    results["default"] = score_all({v: caps[v] for v in ordered}, labels)
+    write_captions(out / "default_captions.txt", [(v, caps[v]) for v in ordered])
+    distinct, value = fixed_objective(every[(method, i)])
     print(
-        f"best on the training folds (inner held-out): {winner}; settings per fold: "
-        f"{[_short(d) for d in chosen[winner]]}"
+        f"one setting for every fold, best on the inner held-out videos: {method}, {_short(dec)} "
+        f"(inner means: different captions {distinct:.3f} capped at 0.75, BLEU@1 new + CIDEr-D {value:.4f})"
     )
+    print(f"{'that setting':>15}: {format_scores(results['default'])}")
     results["chosen"] = {m: [d.__dict__ for d in ds] for m, ds in chosen.items()}
-    results["inner"], results["winner"] = inner_scores, winner
+    results["default_setting"] = {"method": method, **dec.__dict__}
     (out / "results.json").write_text(json.dumps(results, indent=2))
     print(f"captions and results.json in {out}")
     return 0
@@ -270,6 +295,7 @@ def _short(d: Decoding) -> str:
         parts.append(f"{d.neighbours} nn")
     if d.rerank != "none":
         parts.append(f"MBR {d.rerank}" + (f" w {d.model_weight}" if d.use_model else "") + f" prior {d.prior}")
+        parts[-1] += f" pool {d.pool}" if d.pool else ""
     return ", ".join(parts)
 
 

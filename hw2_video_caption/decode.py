@@ -35,7 +35,8 @@ class Decoding:
     rerank: Literal["none", "bleu1", "cider"] = "none"  # MBR similarity ("none": the top beam)
     model_weight: float = 0.0  # MBR value + model_weight * model score
     neighbours: int = 0  # nearest training videos: their captions join the candidates and the support
-    prior: float = 0.0  # weight of the training-set prior in MBR (its generic captions join the candidates)
+    prior: float = 0.0  # weight of the training-set prior in MBR
+    pool: int = 0  # the training captions with the best prior BLEU@1 that join the candidates (MBR only)
     use_model: bool = True  # False: the neighbours' consensus caption alone
 
 
@@ -123,7 +124,7 @@ def choose(
 ) -> str:
     """One caption from a video's n-best list and neighbours under ``dec``.
 
-    ``scored_nn``: the neighbours' and the prior's captions with model scores (needed when
+    ``scored_nn``: the neighbours' captions and the prior's pool with model scores (needed when
     ``model_weight`` != 0).
     """
     neigh = list(neigh[: dec.neighbours])
@@ -135,9 +136,9 @@ def choose(
         cands += [pool.get(c.words, c) for c in nn.candidates(neigh) if c.words not in have]
     else:
         support = [(1.0, (c.words,)) for c in nbest]  # the n-best list stands in for the references
-    if prior is not None and dec.prior and dec.rerank != "none":
+    if prior is not None and dec.pool and dec.rerank != "none":
         have, pool = {c.words for c in cands}, {c.words: c for c in scored_nn} if dec.use_model else {}
-        cands += [pool.get(c.words, c) for c in prior.generic if c.words not in have]
+        cands += [pool.get(c.words, c) for c in prior.pool(dec.pool) if c.words not in have]
     if dec.rerank == "none" or len(cands) < 2:
         return " ".join(cands[0].words) if cands else ""
     weight = dec.model_weight if dec.use_model else 0.0
@@ -145,10 +146,10 @@ def choose(
 
 
 def extra_candidates(
-    near: Sequence[tuple[float, int]], nn: NeighbourCaptioner | None, prior: CaptionPrior | None
+    near: Sequence[tuple[float, int]], nn: NeighbourCaptioner | None, prior: CaptionPrior | None, pool: int
 ) -> list[Candidate]:
-    """The captions that join a video's n-best list: its neighbours' and the prior's generic ones."""
-    return (nn.candidates(near) if nn is not None else []) + (list(prior.generic) if prior is not None else [])
+    """The captions that join a video's n-best list: its neighbours' and the prior's ``pool`` best."""
+    return (nn.candidates(near) if nn is not None else []) + (prior.pool(pool) if prior is not None else [])
 
 
 def caption_videos(
@@ -173,12 +174,12 @@ def caption_videos(
     )
     nn = nn if dec.neighbours > 0 else None
     neigh = nn.neighbours(mean_frames(feats), dec.neighbours) if nn is not None else [[] for _ in nbest]
-    prior = prior if dec.prior else None
+    prior = prior if dec.prior or dec.pool else None
     out = []
     for i, (cands, near) in enumerate(zip(nbest, neigh)):
         scored: list[Candidate] = []
         if use_model and dec.model_weight:
             x = torch.from_numpy(np.ascontiguousarray(feats[i : i + 1])).to(device)
-            scored = score_candidates(model, x, extra_candidates(near, nn, prior), vocab, dec.alpha)
+            scored = score_candidates(model, x, extra_candidates(near, nn, prior, dec.pool), vocab, dec.alpha)
         out.append(choose(cands, near, nn, dec, sim, scored, prior=prior))
     return out

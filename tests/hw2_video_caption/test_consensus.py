@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from hw2_video_caption.consensus import Candidate, CaptionPrior, CiderD, NeighbourCaptioner, bleu1_tokens, mbr_choose
+from hw2_video_caption.consensus import (
+    Bleu1,
+    Candidate,
+    CaptionPrior,
+    CiderD,
+    NeighbourCaptioner,
+    bleu1_tokens,
+    mbr_choose,
+)
 from hw2_video_caption.evaluate import bleu1, cider_d
 
 
@@ -75,9 +83,29 @@ def test_prior_pulls_an_uncertain_choice_towards_the_caption_most_videos_share()
         ["a man is playing a guitar", "someone plays music"],
         ["a cat is eating"],
     ]
-    prior = CaptionPrior(training, sample=10, generic=1)
-    assert [c.words for c in prior.generic] == [tuple("a man is playing a guitar".split())]
-    cands = [_c("a dog is barking"), _c("a bird sings")] + prior.generic
+    prior = CaptionPrior(training, sample=10)
+    # mean BLEU@1 over the four sets: 1, 1, 1 and 2/6 ("a", "is" of "a cat is eating"); the next best,
+    # "a man is singing": 3/4, 1, 3/4, 2/4
+    assert [c.words for c in prior.pool(2)] == [
+        tuple("a man is playing a guitar".split()),
+        tuple("a man is singing".split()),
+    ]
+    assert prior(tuple("a man is singing".split()), bleu1_tokens) == pytest.approx(0.75)
+    cands = [_c("a dog is barking"), _c("a bird sings")] + prior.pool(1)
     support = [(1.0, (tuple("a dog is barking".split()),)), (1.0, (tuple("a bird sings".split()),))]
     assert mbr_choose(cands, support, bleu1_tokens) == 0  # "a dog is barking" shares "a" with "a bird sings"
     assert mbr_choose(cands, support, bleu1_tokens, prior=prior, prior_weight=0.9) == 2
+    assert mbr_choose(cands, support, Bleu1(), prior=prior, prior_weight=0.9) == 2
+
+
+def test_bleu1_matrix_equals_the_pairwise_metric():
+    # brevity penalty ties ("a b" and "a b c d" are both 1 word from "a b c"): the first reference wins
+    sets = [("a b c d".split(), "a b".split()), ("a b".split(), "a b c d".split()), ("x y".split(),), ()]
+    sets = [tuple(tuple(r) for r in s) for s in sets]
+    cands = [tuple(c.split()) for c in ("a b c", "a a a", "b", "a b c d e f g", "z")] + [()]
+    matrix = Bleu1().matrix(cands, sets)
+    assert matrix.shape == (6, 4)
+    assert matrix == pytest.approx(np.array([[bleu1_tokens(c, s) for s in sets] for c in cands]), abs=1e-12)
+    # "a b c": 3 of 3 words; closest length 4 in the first set (penalty exp(1 - 4/3)), 2 in the second (none)
+    assert matrix[0, 0] == pytest.approx(np.exp(1 - 4 / 3)) and matrix[0, 1] == pytest.approx(1.0)
+    assert matrix[1, 1] == pytest.approx(1 / 3)  # "a" is used once in each reference: clipped to 1 of 3

@@ -41,3 +41,9 @@ def test_attention_folder_must_not_be_a_file(sample_dir, trained, tmp_path, caps
     blocker.write_text("x")
     assert _predict(sample_dir, trained, out, "--attention", str(blocker)) == 2
     assert "not a folder" in capsys.readouterr().err and not out.exists() and blocker.read_text() == "x"
+
+
+def test_a_negative_pool_is_refused_before_anything_is_written(sample_dir, trained, tmp_path, capsys):
+    out = tmp_path / "out.txt"
+    assert _predict(sample_dir, trained, out, "--pool", "-1") == 2
+    assert "--pool" in capsys.readouterr().err and not out.exists()
