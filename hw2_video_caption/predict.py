@@ -47,7 +47,8 @@ from hw2_video_caption.decode import Decoding, caption_videos
 from hw2_video_caption.heatmap import attention_png
 from hw2_video_caption.model import ModelConfig, VideoCaptioner
 
-# The decoding benchmarks/hw2_caption.py found best on its training folds (see docs).
+# The one decoding setting benchmarks/hw2_caption.py found best over its folds' inner held-out videos
+# (training videos only; see docs/RESULTS.md).
 DEFAULT_DECODING = {
     "beam": 10,
     "alpha": 0.7,
