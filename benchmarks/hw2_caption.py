@@ -227,6 +227,7 @@ def _main(args: argparse.Namespace) -> int:
     chosen: dict[str, list] = {m: [] for m in grids()}
     every: dict[tuple[str, int], list] = {}
     outer: list[tuple[Pools, list[str]]] = []
+    inner_ids: list[list[str]] = []
     start = time.perf_counter()
     for f, held in enumerate(folds):
         rest = [i for i in range(len(have)) if i not in set(held)]
@@ -242,6 +243,7 @@ def _main(args: argparse.Namespace) -> int:
                 )
             )
         best = _tune(inner, labels, sims, memo, every)
+        inner_ids.append([v for _, ids in inner for v in ids])
         fit(rest, out / "outer" / f"fold{f}")
         outer.append(
             (Pools(out / "outer" / f"fold{f}", feats, pooled, rest, held, sets, prior), [have[i] for i in held])
@@ -284,6 +286,21 @@ def _main(args: argparse.Namespace) -> int:
     print(f"{'that setting':>15}: {format_scores(results['default'])}")
     results["chosen"] = {m: [d.__dict__ for d in ds] for m, ds in chosen.items()}
     results["default_setting"] = {"method": method, **dec.__dict__}
+    # Every setting's inner scores, and how many reach the quality targets on the inner videos of every fold.
+    results["grid"] = [
+        {"method": m, **grid[m][i].__dict__, "inner_per_fold": scores} for (m, i), scores in every.items()
+    ]
+    floors = [score_all({v: CONSTANT_CAPTION for v in ids}, labels)["bleu1_new"] - 0.01 for ids in inner_ids]
+    reach = [
+        k
+        for k, scores in every.items()
+        if all(s["bleu1_new"] >= f and s["distinct"] >= 0.75 * s["videos"] for s, f in zip(scores, floors))
+    ]
+    print(
+        "settings with new BLEU@1 >= the constant's - 0.01 and >= 75% different captions on every fold's "
+        f"inner held-out videos: {len(reach)} of {len(every)}"
+        + "".join(f"; {m}, {_short(grid[m][i])}" for m, i in reach[:5])
+    )
     (out / "results.json").write_text(json.dumps(results, indent=2))
     print(f"captions and results.json in {out}")
     return 0
