@@ -23,14 +23,20 @@ Metric = Literal["bleu1", "cider"]
 Tokens = tuple[str, ...]
 
 
+def _most_uses(refs: Iterable[Sequence[str]]) -> Counter:
+    """Each word's largest count in one reference: the clipping limit of BLEU."""
+    most: Counter = Counter()
+    for ref in refs:
+        for word, n in Counter(ref).items():
+            most[word] = max(most[word], n)
+    return most
+
+
 def bleu1_tokens(cand: Sequence[str], refs: Sequence[Sequence[str]]) -> float:
     """The course BLEU@1 of one tokenised candidate against tokenised references (all at once)."""
     if not cand or not refs:
         return 0.0
-    max_ref: Counter = Counter()
-    for ref in refs:
-        for word, n in Counter(ref).items():
-            max_ref[word] = max(max_ref[word], n)
+    max_ref = _most_uses(refs)
     clipped = sum(min(n, max_ref[word]) for word, n in Counter(cand).items())
     c = len(cand)
     r = min((len(ref) for ref in refs), key=lambda n: abs(n - c))  # min keeps the first on ties
@@ -62,10 +68,7 @@ class Bleu1:
 
     def _set(self, refs: tuple[Tokens, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if refs not in self._sets:
-            most: Counter = Counter()
-            for ref in refs:
-                for word, n in Counter(ref).items():
-                    most[word] = max(most[word], n)
+            most = _most_uses(refs)
             lengths = np.array([len(r) for r in refs] or [0])
             wanted = np.arange(lengths.max() + 1)[:, None]
             closest = lengths[np.argmin(np.abs(lengths[None, :] - wanted), axis=1)]  # argmin: the first on ties

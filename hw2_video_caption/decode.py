@@ -129,16 +129,19 @@ def choose(
     """
     neigh = list(neigh[: dec.neighbours])
     cands: list[Candidate] = list(nbest) if dec.use_model else []
+    extra: list[Candidate] = []
     if nn is not None and neigh:
         support = nn.support(neigh)
-        have = {c.words for c in cands}
-        pool = {c.words: c for c in scored_nn} if dec.use_model else {}
-        cands += [pool.get(c.words, c) for c in nn.candidates(neigh) if c.words not in have]
+        extra += nn.candidates(neigh)
     else:
         support = [(1.0, (c.words,)) for c in nbest]  # the n-best list stands in for the references
     if prior is not None and dec.pool and dec.rerank != "none":
-        have, pool = {c.words for c in cands}, {c.words: c for c in scored_nn} if dec.use_model else {}
-        cands += [pool.get(c.words, c) for c in prior.pool(dec.pool) if c.words not in have]
+        extra += prior.pool(dec.pool)
+    have, scored = {c.words for c in cands}, {c.words: c for c in scored_nn} if dec.use_model else {}
+    for c in extra:  # each caption once, with its model score when it has one
+        if c.words not in have:
+            have.add(c.words)
+            cands.append(scored.get(c.words, c))
     if dec.rerank == "none" or len(cands) < 2:
         return " ".join(cands[0].words) if cands else ""
     weight = dec.model_weight if dec.use_model else 0.0
