@@ -41,7 +41,7 @@ from common.metrics import say
 from common.runs import latest_checkpoint
 from common.setup import start_inference
 from hw3_gan import HOMEWORK
-from hw3_gan.classifier import asked_log_prob, net_from_state
+from hw3_gan.classifier import asked_log_prob, fused, net_from_state
 from hw3_gan.config import Config
 from hw3_gan.data import IMAGE_SIZE, save_grid, to_uint8
 from hw3_gan.model import Discriminator, Generator, adc_logits
@@ -102,7 +102,7 @@ class TagSampler:
             if candidates > 1 and cfg.model.aux_classifier:
                 self.disc = Discriminator(cfg.model, n_hair, n_eye)
                 self.disc.load_state_dict(state["models"]["D"])
-            colour = [net_from_state(state["models"][f"colour{k}"]) for k in (0, 1) if f"colour{k}" in state["models"]]
+            colour = [fused(net_from_state(state["models"][k])) for k in ("colour0", "colour1") if k in state["models"]]
         except (KeyError, TypeError, RuntimeError, UserError) as exc:
             raise UserError(f"{source}: not a hw3_gan generator checkpoint ({type(exc).__name__}: {exc})") from None
         if candidates > 1 and self.disc is None:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from common.errors import UserError
-from hw3_gan.classifier import AttributeNet
+from hw3_gan.classifier import AttributeNet, fused
 from hw3_gan.data import to_tensor, to_uint8
 from hw3_gan.generate import TagSampler
 
@@ -82,3 +82,24 @@ def test_the_picker_needs_the_classifiers_and_draws_to_choose_among(short_run): 
     with pytest.raises(UserError, match="--picker must be one of discriminator, classifiers, both, got 'eyes'"):
         TagSampler(state, CPU, candidates=2, picker="eyes")
     assert TagSampler(state, CPU).colour == []  # plain draws read no classifier
+
+
+def test_the_fused_classifier_reads_images_as_the_trained_one_does():
+    """fused(): BatchNorm folded into the convolutions, pooling before ReLU, NHWC: the same outputs."""
+    torch.manual_seed(0)
+    net = AttributeNet(width=4)
+    for m in net.modules():  # statistics far from the identity, so that a wrong fold shows
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.2, 3)
+            m.weight.data.uniform_(-2, 2)
+            m.bias.data.uniform_(-1, 1)
+    net.eval()
+    x = to_tensor(np.random.default_rng(0).integers(0, 256, (6, 64, 64, 3), dtype=np.uint8))
+    fast = fused(net)
+    with torch.no_grad():
+        for a, b in zip(net(x), fast(x)):
+            assert torch.allclose(a, b, atol=1e-5) and a.abs().max() > 1e-2
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    assert fast.body[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # the trained net is left as it was
