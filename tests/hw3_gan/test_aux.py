@@ -96,11 +96,14 @@ def test_the_retag_config_is_the_decay_config_on_cleaned_tags_in_54_minutes():
     }
 
 
-def test_the_gpu_config_trains_as_cpu60_adc_at_its_own_widths_and_length():
-    adc, gpu = (dataclasses.asdict(load_config(Config, CONFIGS / n, [])) for n in ("cpu60_adc.yaml", "default.yaml"))
-    assert gpu["model"] == {**adc["model"], "ngf": 64, "ndf": 64}
+def test_the_gpu_config_trains_as_the_best_cpu_hour_at_its_own_widths_and_length():
+    names = ("cpu60_adc_retag.yaml", "default.yaml")
+    best, gpu = (dataclasses.asdict(load_config(Config, CONFIGS / n, [])) for n in names)
+    assert gpu["model"] == {**best["model"], "ngf": 64, "ndf": 64}
+    assert gpu["data"] == best["data"] and gpu["data"]["retag"] == 0.3
     budget = {"epochs": 150, "max_minutes": 0.0, "save_every_steps": 1000, "channels_last": False}
-    assert gpu["train"] == {**adc["train"], **budget}
+    assert gpu["train"] == {**best["train"], **budget}
+    assert (gpu["device"], best["device"]) == ("auto", "cpu")
 
 
 def test_a_confident_tag_adds_no_generator_gradient():
