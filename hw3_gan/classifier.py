@@ -76,16 +76,17 @@ def asked_log_prob(
     nets: Sequence[AttributeNet], x: torch.Tensor, hair: torch.Tensor, eye: torch.Tensor
 ) -> torch.Tensor:
     """log p(hair) + log p(eye) of the asked colours (course ids), one per image of ``x`` (float images in
-    [-1, 1], read as their 8-bit versions), the probabilities averaged over ``nets``."""
-    images = to_tensor(to_uint8(x))
+    [-1, 1], read as their 8-bit versions), the probabilities averaged over ``nets`` (on ``x``'s device)."""
+    images = to_tensor(to_uint8(x)).to(x.device)
     p_hair = p_eye = torch.zeros(())
     with torch.no_grad():
         for net in nets:
             f = net.eval().features(images)
             p_hair = p_hair + net.hair(f).softmax(1) / len(nets)
             p_eye = p_eye + net.eye(f).softmax(1) / len(nets)
-    asked = [p.gather(1, t[:, None].cpu())[:, 0].clamp_min(1e-12).log() for p, t in ((p_hair, hair), (p_eye, eye))]
-    return (asked[0] + asked[1]).to(x.device)
+    pairs = ((p_hair, hair), (p_eye, eye))
+    asked = [p.gather(1, t[:, None].to(x.device))[:, 0].clamp_min(1e-12).log() for p, t in pairs]
+    return asked[0] + asked[1]
 
 
 def fused(net: AttributeNet) -> AttributeNet:

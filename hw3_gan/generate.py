@@ -114,7 +114,7 @@ class TagSampler:
             raise UserError("--picker names the colours of draws to choose among: it goes with --candidates above 1")
         if self.picker != "discriminator" and not colour:
             raise UserError(f"{source}: --picker {self.picker} needs a run with data.retag's tag classifiers")
-        self.colour = colour if candidates > 1 and self.picker != "discriminator" else []
+        self.colour = [net.to(device) for net in colour] if candidates > 1 and self.picker != "discriminator" else []
         self.disc_weight = DISC_WEIGHT
         self.gen.to(device).eval()
         if self.disc is not None:
