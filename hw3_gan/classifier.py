@@ -62,13 +62,15 @@ class AttributeNet(nn.Module):
 
 @torch.no_grad()
 def read_images(net: AttributeNet, images: np.ndarray, batch: int = 256) -> tuple[np.ndarray, ...]:
-    """uint8 (N, 64, 64, 3) → (features (N, D), hair probabilities (N, 12), eye probabilities (N, 11))."""
+    """uint8 (N, 64, 64, 3) → (features (N, D), hair probabilities (N, 12), eye probabilities (N, 11)),
+    read on the device ``net`` is on."""
     net.eval()
+    device = next(net.parameters()).device
     out: list[list[np.ndarray]] = [[], [], []]
     for i in range(0, len(images), batch):
-        f = net.features(to_tensor(images[i : i + batch]))
+        f = net.features(to_tensor(images[i : i + batch]).to(device))
         for part, x in zip(out, (f.double(), net.hair(f).softmax(1), net.eye(f).softmax(1))):
-            part.append(x.numpy())
+            part.append(x.cpu().numpy())
     return tuple(np.concatenate(part) for part in out)
 
 
@@ -124,9 +126,12 @@ def train_classifier(
     seed: int = 0,
     quiet: bool = False,
     width: int = 32,
+    device: torch.device | str = "cpu",
 ) -> AttributeNet:
+    """A classifier trained on ``train`` on ``device`` (where it is returned); the batches and flips are
+    drawn on the CPU, so a seed gives the same ones on any device."""
     set_seed(seed)
-    net = AttributeNet(width=width)
+    net = AttributeNet(width=width).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr, weight_decay=1e-4)
     steps = epochs * max(1, len(train) // batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps)
@@ -137,12 +142,13 @@ def train_classifier(
         for idx in torch.randperm(len(train)).split(batch):
             if len(idx) < batch or step >= steps:
                 continue
-            x = to_tensor(images[idx].numpy())
-            flip = torch.rand(len(idx)) < 0.5
+            x = to_tensor(images[idx].numpy()).to(device)
+            flip = (torch.rand(len(idx)) < 0.5).to(device)
             x[flip] = x[flip].flip(-1)
             net.train()
             h_logits, e_logits = net(x)
-            loss = F.cross_entropy(h_logits, hair[idx]) + F.cross_entropy(e_logits, eye[idx])
+            h, e = hair[idx].to(device), eye[idx].to(device)
+            loss = F.cross_entropy(h_logits, h) + F.cross_entropy(e_logits, e)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

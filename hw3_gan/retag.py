@@ -36,6 +36,7 @@ from hw3_gan.classifier import AttributeNet, add_run_args, net_from_state, read_
 from hw3_gan.data import FaceData, holdout_mask, load_faces
 from hw3_gan.tags import EYE_COLOURS, HAIR_COLOURS
 
+Device = torch.device | str
 EPOCHS = 5  # each half holds about twice the evaluation classifier's images: about its number of steps
 
 
@@ -45,34 +46,38 @@ def halves(ids: Sequence[str]) -> np.ndarray:
 
 
 def half_classifiers(
-    data: FaceData, seed: int = 0, epochs: int = EPOCHS, quiet: bool = False, width: int = 32
+    data: FaceData, seed: int = 0, epochs: int = EPOCHS, quiet: bool = False, width: int = 32, device: Device = "cpu"
 ) -> tuple[np.ndarray, list[AttributeNet]]:
-    """The half (0 or 1) of every image, and per half k the classifier trained on the other half."""
+    """The half (0 or 1) of every image, and per half k the classifier trained on the other half (on
+    ``device``)."""
     half = halves(data.ids)
     if min(np.bincount(half, minlength=2)) < 64:
         raise UserError(f"{data.source}: too few images to retag ({len(data)}; each half needs 64)")
-    nets = [train_classifier(data.subset(half != k), epochs, seed=seed + k, quiet=quiet, width=width) for k in (0, 1)]
+    nets = [
+        train_classifier(data.subset(half != k), epochs, seed=seed + k, quiet=quiet, width=width, device=device)
+        for k in (0, 1)
+    ]
     return half, nets
 
 
 def out_of_fold(
-    data: FaceData, seed: int = 0, epochs: int = EPOCHS, quiet: bool = False, width: int = 32
+    data: FaceData, seed: int = 0, epochs: int = EPOCHS, quiet: bool = False, width: int = 32, device: Device = "cpu"
 ) -> tuple[np.ndarray, np.ndarray, list[AttributeNet]]:
     """(N, 12) hair and (N, 11) eye probabilities, each image read by the classifier of the other half,
-    and the two classifiers (``generate`` can name the colours of its draws with them)."""
-    half, nets = half_classifiers(data, seed, epochs, quiet, width)
+    and the two classifiers (``generate`` can name the colours of its draws with them), on the CPU."""
+    half, nets = half_classifiers(data, seed, epochs, quiet, width, device)
     hair = np.zeros((len(data), len(HAIR_COLOURS)), dtype=np.float32)
     eye = np.zeros((len(data), len(EYE_COLOURS)), dtype=np.float32)
     for k, net in enumerate(nets):
         _, hair[half == k], eye[half == k] = read_images(net, data.images[half == k])
-    return hair, eye, nets
+    return hair, eye, [net.cpu() for net in nets]
 
 
 def cached_out_of_fold(
-    data: FaceData, seed: int = 0, quiet: bool = False
+    data: FaceData, seed: int = 0, quiet: bool = False, device: Device = "cpu"
 ) -> tuple[np.ndarray, np.ndarray, list[AttributeNet]]:
     """:func:`out_of_fold`, computed once per (images, tags, seed) and kept in the cache (the reads and the
-    two classifiers' weights, in one ``.npz``)."""
+    two classifiers' weights, in one ``.npz``); ``device`` trains them when they are not cached."""
     key = hashlib.sha1()
     for part in ("\n".join(data.ids), data.hair.tobytes(), data.eye.tobytes(), f"{EPOCHS}|{seed}|{data.images.shape}"):
         key.update(part.encode() if isinstance(part, str) else part)
@@ -89,7 +94,7 @@ def cached_out_of_fold(
         except (OSError, KeyError, ValueError, RuntimeError):
             say(f"warning: {path}: unreadable, or made before the classifiers were kept: training them again")
     start = time.time()
-    hair, eye, nets = out_of_fold(data, seed, EPOCHS, quiet)
+    hair, eye, nets = out_of_fold(data, seed, EPOCHS, quiet, device=device)
     weights = {f"net{i}/{k}": v.numpy() for i, net in enumerate(nets) for k, v in net.state_dict().items()}
     with atomic_write(path, "wb") as f:
         np.savez(f, hair=hair, eye=eye, **weights)
@@ -103,9 +108,9 @@ def replace(tags: np.ndarray, probs: np.ndarray, confidence: float) -> np.ndarra
     return np.where((read != tags) & (probs.max(1) >= confidence), read, tags)
 
 
-def retag(data: FaceData, confidence: float, seed: int = 0, quiet: bool = False) -> FaceData:
+def retag(data: FaceData, confidence: float, seed: int = 0, quiet: bool = False, device: Device = "cpu") -> FaceData:
     """``data`` with cleaned hair and eye tags (see the module)."""
-    hair_p, eye_p, _ = cached_out_of_fold(data, seed, quiet)
+    hair_p, eye_p, _ = cached_out_of_fold(data, seed, quiet, device)
     hair, eye = replace(data.hair, hair_p, confidence), replace(data.eye, eye_p, confidence)
     return FaceData(data.images, hair, eye, data.ids, data.source, dict(data.stats))
 

@@ -337,9 +337,9 @@ def load_training_data(run: Run[Config]) -> tuple[FaceData, list[AttributeNet]]:
     if cfg.data.retag:
         state = rng_state()  # the two classifiers draw from the global generators; the GAN's draws stay as seeded
         if run.env.is_main:  # only the main process saves checkpoints, so only it keeps the classifiers
-            nets = cached_out_of_fold(train_data, quiet=run.quiet)[2]
+            nets = cached_out_of_fold(train_data, quiet=run.quiet, device=run.device)[2]
         barrier(run.env)  # the other processes read the cache the main one wrote
-        cleaned = retag(train_data, cfg.data.retag, quiet=True)
+        cleaned = retag(train_data, cfg.data.retag, quiet=True, device=run.device)
         run.say(f"data.retag {cfg.data.retag:g}: {changes(train_data, cleaned)}")
         set_rng_state(state)
         train_data = cleaned

@@ -55,9 +55,9 @@ def small_classifiers(monkeypatch, epochs: int) -> list[int]:
     the number of images at every call."""
     calls, full = [], retag.out_of_fold
 
-    def small(data, seed=0, epochs_=retag.EPOCHS, quiet=False):
+    def small(data, seed=0, epochs_=retag.EPOCHS, quiet=False, device="cpu"):
         calls.append(len(data))
-        return full(data, seed, epochs=epochs, quiet=True, width=8)
+        return full(data, seed, epochs=epochs, quiet=True, width=8, device=device)
 
     monkeypatch.setattr(retag, "out_of_fold", small)
     return calls
