@@ -62,7 +62,8 @@ def _load_rank(rank: int, port: int, out: str, folder: str) -> None:
     cfg = load_config(
         Config, CONFIGS / "tiny.yaml", [f"data.path={folder}", "data.holdout_percent=0", "data.retag=0.5"]
     )
-    run = SimpleNamespace(cfg=cfg, env=DistEnv(rank, 2, rank), quiet=True, say=lambda message: None)
+    cpu = torch.device("cpu")
+    run = SimpleNamespace(cfg=cfg, env=DistEnv(rank, 2, rank), device=cpu, quiet=True, say=lambda message: None)
     data, _ = train.load_training_data(run)
     torch.save({"calls": calls, "hair": data.hair, "eye": data.eye}, f"{out}/rank{rank}.pt")
     dist.destroy_process_group()
