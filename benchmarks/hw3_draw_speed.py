@@ -65,7 +65,10 @@ def drawing_seconds(state: dict, testing_text: str, rounds: int) -> dict[str, fl
 
 def trained_net(checkpoint: str | None) -> AttributeNet:
     if checkpoint:
-        return net_from_state(load_checkpoint(Path(checkpoint), "hw3_gan")["models"]["colour0"])
+        models = load_checkpoint(Path(checkpoint), "hw3_gan")["models"]
+        if "colour0" not in models:
+            sys.exit(f"{checkpoint}: no tag classifiers (a run trained with data.retag carries them)")
+        return net_from_state(models["colour0"])
     torch.manual_seed(0)
     net = AttributeNet()
     for m in net.modules():
