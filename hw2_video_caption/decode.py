@@ -39,6 +39,11 @@ class Decoding:
     pool: int = 0  # the training captions with the best prior BLEU@1 that join the candidates (MBR only)
     use_model: bool = True  # False: the neighbours' consensus caption alone
 
+    @property
+    def uses_prior(self) -> bool:
+        """Whether the training captions' prior or pool take part (only MBR reads them)."""
+        return self.rerank != "none" and bool(self.prior or self.pool)
+
 
 def decode_captions(
     model: VideoCaptioner,
@@ -135,7 +140,7 @@ def choose(
         extra += nn.candidates(neigh)
     else:
         support = [(1.0, (c.words,)) for c in nbest]  # the n-best list stands in for the references
-    if prior is not None and dec.pool and dec.rerank != "none":
+    if prior is not None and dec.pool and dec.uses_prior:
         extra += prior.pool(dec.pool)
     have, scored = {c.words for c in cands}, {c.words: c for c in scored_nn} if dec.use_model else {}
     for c in extra:  # each caption once, with its model score when it has one
@@ -177,7 +182,7 @@ def caption_videos(
     )
     nn = nn if dec.neighbours > 0 else None
     neigh = nn.neighbours(mean_frames(feats), dec.neighbours) if nn is not None else [[] for _ in nbest]
-    prior = prior if dec.prior or dec.pool else None
+    prior = prior if dec.uses_prior else None
     out = []
     for i, (cands, near) in enumerate(zip(nbest, neigh)):
         scored: list[Candidate] = []

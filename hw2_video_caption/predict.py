@@ -103,7 +103,7 @@ def training_side(
     """What ``dec`` needs from the training split: the videos that have features as a neighbour
     index, CIDEr-D statistics and the caption prior from all training captions. Without training
     features there are no neighbours (a note says so) and the model's captions are chosen alone."""
-    if not (dec.neighbours or dec.rerank == "cider" or dec.prior or dec.pool):
+    if not (dec.neighbours or dec.rerank == "cider" or dec.uses_prior):
         return None, None, None
     label_file = Path(data_dir) / "training_label.json"
     if not label_file.is_file():
@@ -112,7 +112,7 @@ def training_side(
     feat_dir, ids = split_ids(data_dir, "training")
     labels = load_labels(label_file)
     cider = CiderD(tokenize_sets(labels.values())) if dec.rerank == "cider" else None
-    prior = CaptionPrior(labels.values()) if dec.prior or dec.pool else None
+    prior = CaptionPrior(labels.values()) if dec.uses_prior else None
     have = available_ids(feat_dir, ids) if dec.neighbours else []
     if dec.neighbours and not have:
         say(f"{HOMEWORK}: no training features in {feat_dir}: no neighbours, candidates from the model alone")

@@ -47,3 +47,13 @@ def test_a_negative_pool_is_refused_before_anything_is_written(sample_dir, train
     out = tmp_path / "out.txt"
     assert _predict(sample_dir, trained, out, "--pool", "-1") == 2
     assert "--pool" in capsys.readouterr().err and not out.exists()
+
+
+def test_the_top_beam_reads_no_training_captions(tmp_path, capsys):
+    # predict's default prior (0.45) plays no part without MBR, so nothing is looked for or noted
+    top = predict.Decoding(rerank="none", prior=0.45, pool=10)
+    assert not top.uses_prior and predict.training_side(tmp_path, top) == (None, None, None)
+    assert capsys.readouterr().err == ""
+    assert predict.Decoding(rerank="bleu1", pool=10).uses_prior
+    predict.training_side(tmp_path, predict.Decoding(rerank="bleu1", prior=0.45))  # no training_label.json here
+    assert "training_label.json" in capsys.readouterr().err
