@@ -102,7 +102,7 @@ class TagSampler:
             if candidates > 1 and cfg.model.aux_classifier:
                 self.disc = Discriminator(cfg.model, n_hair, n_eye)
                 self.disc.load_state_dict(state["models"]["D"])
-            colour = [fused(net_from_state(state["models"][k])) for k in ("colour0", "colour1") if k in state["models"]]
+            colour = [net_from_state(state["models"][k]) for k in ("colour0", "colour1") if k in state["models"]]
         except (KeyError, TypeError, RuntimeError, UserError) as exc:
             raise UserError(f"{source}: not a hw3_gan generator checkpoint ({type(exc).__name__}: {exc})") from None
         if candidates > 1 and self.disc is None:
@@ -114,7 +114,8 @@ class TagSampler:
             raise UserError("--picker names the colours of draws to choose among: it goes with --candidates above 1")
         if self.picker != "discriminator" and not colour:
             raise UserError(f"{source}: --picker {self.picker} needs a run with data.retag's tag classifiers")
-        self.colour = [net.to(device) for net in colour] if candidates > 1 and self.picker != "discriminator" else []
+        picks = candidates > 1 and self.picker != "discriminator"
+        self.colour = [fused(net).to(device) for net in colour] if picks else []  # only the classifiers it reads
         self.disc_weight = DISC_WEIGHT
         self.gen.to(device).eval()
         if self.disc is not None:
