@@ -133,6 +133,13 @@ class TagSampler:
         eye = self.eye_names.index(EYE_COLOURS[req.eye]) if req.eye is not None else None
         return hair, eye
 
+    def unseen(self, req: TagRequest) -> bool:
+        """Whether no training image has the line's tags (gray eyes, say): the model never learnt them."""
+        hair, eye = self.tag_ids(req)
+        rows = slice(None) if hair is None else hair
+        cols = slice(None) if eye is None else eye
+        return bool(self.counts[rows, cols].sum() < 1)
+
     def fill(self, req: TagRequest, g: torch.Generator) -> tuple[list[int], list[int]]:
         """Hair and eye ids for the samples of one line; a tag the line leaves out is drawn from the
         training data's pairs that have the tag it gives."""
@@ -232,8 +239,7 @@ def generate(sampler: TagSampler, requests: list[TagRequest], out: Path, seed: i
     g = torch.Generator().manual_seed(seed)
     rows = []
     for req in requests:
-        hair, eye = sampler.tag_ids(req)
-        if hair is not None and eye is not None and sampler.counts[hair, eye] < 1:
+        if sampler.unseen(req):
             say(f"warning: line {req.line}: the training data has no '{describe(req.hair, req.eye)}' image")
         rows.append(sampler.sample(*sampler.fill(req, g), g))
     with staged_files(out) as tmp:

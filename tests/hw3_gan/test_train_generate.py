@@ -75,6 +75,21 @@ def test_generate_five_64px_jpegs_per_line_same_seed_same_images(trained, tmp_pa
     _assert_labelled_rows(tmp_path / "a" / "grid.png", rows=5, cols=5, size=64)
 
 
+def test_generate_warns_of_tags_no_training_image_has(trained, tmp_path, capsys):
+    # The sample faces have blue, red or blonde hair and green, blue or red eyes, in every pair.
+    _, _, run = trained
+    text = tmp_path / "tags.txt"
+    text.write_text("1,green hair\n2,blue hair gray eyes\n3,red eyes blonde hair\n4,red eyes\n5,blue hair\n")
+    args = [str(text), "--checkpoint", str(run / "best.pt"), "--device", "cpu", "--out", str(tmp_path / "out")]
+    assert generate.main(args) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning")]
+    assert warnings == [
+        "warning: line 1: the training data has no 'green hair' image",
+        "warning: line 2: the training data has no 'blue hair gray eyes' image",
+    ]
+    assert len(list((tmp_path / "out").glob("sample_*.jpg"))) == 25
+
+
 def _assert_labelled_rows(path, rows: int, cols: int, size: int) -> None:
     """A grid of ``rows`` x ``cols`` images with 2-pixel gaps, and dark label text left of every row."""
     with Image.open(path) as im:
