@@ -133,22 +133,24 @@ class TagSampler:
         eye = self.eye_names.index(EYE_COLOURS[req.eye]) if req.eye is not None else None
         return hair, eye
 
+    def pairs(self, req: TagRequest) -> np.ndarray:
+        """(hair, eye) mask of the pairs that have the line's tags (all pairs for a tag it leaves out)."""
+        hair, eye = self.tag_ids(req)
+        keep = np.ones(self.counts.shape, dtype=bool)
+        if hair is not None:
+            keep[np.arange(keep.shape[0]) != hair] = False
+        if eye is not None:
+            keep[:, np.arange(keep.shape[1]) != eye] = False
+        return keep
+
     def unseen(self, req: TagRequest) -> bool:
         """Whether no training image has the line's tags (gray eyes, say): the model never learnt them."""
-        hair, eye = self.tag_ids(req)
-        rows = slice(None) if hair is None else hair
-        cols = slice(None) if eye is None else eye
-        return bool(self.counts[rows, cols].sum() < 1)
+        return bool(self.counts[self.pairs(req)].sum() < 1)
 
     def fill(self, req: TagRequest, g: torch.Generator) -> tuple[list[int], list[int]]:
         """Hair and eye ids for the samples of one line; a tag the line leaves out is drawn from the
         training data's pairs that have the tag it gives."""
-        hair, eye = self.tag_ids(req)
-        probs = self.counts.copy() + 1e-9
-        if hair is not None:
-            probs[np.arange(len(probs)) != hair] = 0
-        if eye is not None:
-            probs[:, np.arange(probs.shape[1]) != eye] = 0
+        probs = np.where(self.pairs(req), self.counts + 1e-9, 0.0)
         flat = torch.multinomial(torch.from_numpy(probs.flatten()), PER_LINE, replacement=True, generator=g)
         return (flat // probs.shape[1]).tolist(), (flat % probs.shape[1]).tolist()
 
